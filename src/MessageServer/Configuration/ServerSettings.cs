@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Reflection;
+using Npgsql;
+
+namespace MessageServer.Configuration;
+
+/// <summary>Everything the server reads from its environment, parsed and checked once at start-up.</summary>
+public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string SqlitePath, string Version)
+{
+    public const int DefaultPort = 5002;
+    public const string DefaultSqlitePath = "data/messages.db";
+
+    public string StorageDescription => Postgres is null ? $"sqlite {SqlitePath}" : $"postgres {Postgres.Describe()}";
+
+    /// <summary>
+    /// Reads the settings; on failure <paramref name="errors"/> holds one line per wrong variable,
+    /// each naming the variable and what it expects (never a secret's value).
+    /// </summary>
+    public static bool TryLoad(IConfiguration configuration, out ServerSettings settings, out IReadOnlyList<string> errors)
+    {
+        var problems = new List<string>();
+        string? Read(string name) => string.IsNullOrWhiteSpace(configuration[name]) ? null : configuration[name]!.Trim();
+
+        var port = ParsePort(Read("PORT"), "PORT", DefaultPort, allowZero: true, problems);
+        var postgres = Read("POSTGRES_HOST") is { } host ? PostgresSettings.Parse(host, Read, problems) : null;
+        var sqlitePath = Read("SQLITE_PATH") ?? DefaultSqlitePath;
+        var version = Read("APP_VERSION") ?? BuildVersion();
+
+        settings = new ServerSettings(port, postgres, sqlitePath, version);
+        errors = problems;
+        return problems.Count == 0;
+    }
+
+    internal static int ParsePort(string? value, string name, int fallback, bool allowZero, List<string> problems)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+        var lowest = allowZero ? 0 : 1;
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port >= lowest && port <= 65535)
+        {
+            return port;
+        }
+        problems.Add($"{name} must be a port number from {lowest} to 65535, got '{value}'.");
+        return fallback;
+    }
+
+    private static string BuildVersion()
+    {
+        var informational = typeof(ServerSettings).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        return informational ?? "unknown";
+    }
+}
+
+public sealed record PostgresSettings(
+    string Host, int Port, string User, string Password, string Database, SslMode SslMode, string? SslRootCertificate)
+{
+    private static readonly Dictionary<string, SslMode> SslModes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["disable"] = SslMode.Disable,
+        ["prefer"] = SslMode.Prefer,
+        ["require"] = SslMode.Require,
+        ["verify-ca"] = SslMode.VerifyCA,
+        ["verify-full"] = SslMode.VerifyFull,
+    };
+
+    public string Describe() => $"{Host}:{Port}/{Database} as {User} (sslmode {SslModes.First(m => m.Value == SslMode).Key})";
+
+    public string ConnectionString => new NpgsqlConnectionStringBuilder
+    {
+        Host = Host,
+        Port = Port,
+        Username = User,
+        Password = Password,
+        Database = Database,
+        SslMode = SslMode,
+        RootCertificate = SslRootCertificate,
+        // Bounded waits: a request must get a clear 503, not hang, when the database is away.
+        Timeout = 5,
+        CommandTimeout = 15,
+        ApplicationName = "message-server",
+    }.ConnectionString;
+
+    internal static PostgresSettings? Parse(string host, Func<string, string?> read, List<string> problems)
+    {
+        var before = problems.Count;
+        var port = ServerSettings.ParsePort(read("POSTGRES_PORT"), "POSTGRES_PORT", 5432, allowZero: false, problems);
+        var user = read("POSTGRES_USER");
+        if (user is null)
+        {
+            problems.Add("POSTGRES_USER is required when POSTGRES_HOST is set (the database user name).");
+        }
+        var password = read("POSTGRES_PASSWORD");
+        if (password is null)
+        {
+            problems.Add("POSTGRES_PASSWORD is required when POSTGRES_HOST is set (the database user's password).");
+        }
+        var database = read("POSTGRES_DB") ?? "postgres";
+        var sslModeText = read("POSTGRES_SSLMODE") ?? "prefer";
+        if (!SslModes.TryGetValue(sslModeText, out var sslMode))
+        {
+            problems.Add($"POSTGRES_SSLMODE must be one of {string.Join(", ", SslModes.Keys)}, got '{sslModeText}'.");
+        }
+        var rootCertificate = read("POSTGRES_SSLROOTCERT");
+        if (rootCertificate is not null && !File.Exists(rootCertificate))
+        {
+            problems.Add($"POSTGRES_SSLROOTCERT points to '{rootCertificate}', which is not a readable file (give the path of the CA bundle, e.g. the RDS global bundle).");
+        }
+        return problems.Count > before ? null : new PostgresSettings(host, port, user!, password!, database, sslMode, rootCertificate);
+    }
+}

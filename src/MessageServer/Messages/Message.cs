@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MessageServer.Messages;
+
+/// <summary>A stored message. Ids come from the database and grow with publish order.</summary>
+public sealed record Message(
+    long Id,
+    string Topic,
+    string Author,
+    string Text,
+    [property: JsonConverter(typeof(UtcMicrosecondsConverter))] DateTime CreatedAt);
+
+/// <summary>A message as a client submitted it, already checked against the input rules.</summary>
+public sealed record NewMessage(string Topic, string Author, string Text);
+
+public sealed record MessageList(IReadOnlyList<Message> Messages);
+
+public sealed record TopicSummary(
+    string Name,
+    long MessageCount,
+    [property: JsonConverter(typeof(UtcMicrosecondsConverter))] DateTime LastMessageAt);
+
+public sealed record TopicList(IReadOnlyList<TopicSummary> Topics);
+
+/// <summary>
+/// Writes times as ISO-8601 UTC with exactly six fractional digits (what PostgreSQL stores), so every
+/// client sees the same fixed-width form, e.g. 2026-11-25T19:00:00.123456Z.
+/// </summary>
+public sealed class UtcMicrosecondsConverter : JsonConverter<DateTime>
+{
+    public const string Format = "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'";
+
+    public override DateTime Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        DateTime.Parse(reader.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
+
+    public override void Write(Utf8JsonWriter writer, DateTime value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.ToUniversalTime().ToString(Format, CultureInfo.InvariantCulture));
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(Message))]
+[JsonSerializable(typeof(MessageList))]
+[JsonSerializable(typeof(TopicList))]
+public sealed partial class MessageJsonContext : JsonSerializerContext;

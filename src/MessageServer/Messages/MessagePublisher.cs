@@ -1,0 +1,78 @@
+using System.Threading.Channels;
+using MessageServer.Storage;
+
+namespace MessageServer.Messages;
+
+/// <summary>
+/// Group commit: concurrent publishes queue here and one writer stores whatever has gathered as one
+/// transaction, then acknowledges each publish only after that commit. Under load this turns many
+/// small transactions into few large ones; when idle a lone publish is written at once.
+/// </summary>
+public sealed class MessagePublisher : IAsyncDisposable
+{
+    private const int MaxBatchSize = 512;
+
+    private readonly Channel<PendingPublish> queue = Channel.CreateBounded<PendingPublish>(
+        new BoundedChannelOptions(16 * MaxBatchSize) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly IMessageStore store;
+    private readonly ILogger<MessagePublisher> logger;
+    private readonly Task writer;
+
+    public MessagePublisher(IMessageStore store, ILogger<MessagePublisher> logger)
+    {
+        this.store = store;
+        this.logger = logger;
+        writer = Task.Run(WriteBatchesAsync);
+    }
+
+    /// <summary>Completes with the stored message once its transaction has committed.</summary>
+    public async Task<Message> PublishAsync(NewMessage message, CancellationToken cancellationToken)
+    {
+        var pending = new PendingPublish(message);
+        await queue.Writer.WriteAsync(pending, cancellationToken);
+        // Once queued the message will be written whatever happens to the request, so wait for the outcome
+        // without the request's token: a client that hung up simply never reads its 201.
+        return await pending.Stored.Task;
+    }
+
+    private async Task WriteBatchesAsync()
+    {
+        var batch = new List<PendingPublish>(MaxBatchSize);
+        while (await queue.Reader.WaitToReadAsync())
+        {
+            while (batch.Count < MaxBatchSize && queue.Reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+            try
+            {
+                var stored = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Stored.TrySetResult(stored[i]);
+                }
+            }
+            catch (Exception exception)
+            {
+                logger.LogWarning("Could not store a batch of {Count} messages: {Reason}", batch.Count, exception.Message);
+                batch.ForEach(p => p.Stored.TrySetException(exception));
+            }
+            batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Runs after the web server has finished its in-flight requests (the container disposes singletons
+    /// last), so every publish that was accepted is written before the process exits.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        queue.Writer.TryComplete();
+        await writer;
+    }
+
+    private sealed record PendingPublish(NewMessage Message)
+    {
+        public TaskCompletionSource<Message> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,61 @@
+using MessageServer.Configuration;
+using MessageServer.Messages;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace MessageServer.Operations;
+
+public static class HostingExtensions
+{
+    /// <summary>Kestrel on the configured port, JSON and problem+json conventions, error handling.</summary>
+    public static WebApplicationBuilder AddServerHosting(this WebApplicationBuilder builder, ServerSettings settings)
+    {
+        builder.Services.AddSingleton(settings);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenAnyIP(settings.Port);
+            kestrel.AddServerHeader = false;
+        });
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessageJsonContext.Default);
+            json.SerializerOptions.TypeInfoResolverChain.Insert(1, OperationsJsonContext.Default);
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ClientErrorHandler>();
+        builder.Services.AddSingleton<MessagePublisher>();
+        builder.Services.AddHostedService<StartupLog>();
+        return builder;
+    }
+
+    public static WebApplication UseServerPipeline(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        return app;
+    }
+
+    /// <summary>
+    /// Malformed requests that Kestrel itself rejects keep their 4xx, and a client that hung up gets no
+    /// answer at all; neither is logged as a server error.
+    /// </summary>
+    private sealed class ClientErrorHandler : IExceptionHandler
+    {
+        public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+        {
+            switch (exception)
+            {
+                case BadHttpRequestException badRequest:
+                    await TypedResults.Problem(statusCode: badRequest.StatusCode, title: "Bad request", detail: badRequest.Message).ExecuteAsync(httpContext);
+                    return true;
+                case OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested:
+                    httpContext.Response.StatusCode = 499;
+                    return true;
+                default:
+                    return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+using MessageServer.Configuration;
+
+namespace MessageServer.Operations;
+
+/// <summary>One line at start-up that says what is running and where (never a password).</summary>
+public sealed class StartupLog(ServerSettings settings, ILogger<StartupLog> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        logger.LogInformation("message-server {Version} listening on port {Port}, storage {Storage}", settings.Version, settings.Port, settings.StorageDescription);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

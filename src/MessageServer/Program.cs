@@ -1,0 +1,21 @@
+using MessageServer.Configuration;
+using MessageServer.Messages;
+using MessageServer.Operations;
+using MessageServer.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var errors))
+{
+    ConfigurationErrors.Report(errors);
+    return 2;
+}
+
+builder.AddServerHosting(settings);
+builder.Services.AddMessageStorage(settings);
+
+var app = builder.Build();
+app.UseServerPipeline();
+app.MapHealthApi();
+app.MapMessagesApi();
+await app.RunAsync();
+return 0;

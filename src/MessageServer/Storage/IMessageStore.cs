@@ -1,0 +1,42 @@
+using MessageServer.Messages;
+
+namespace MessageServer.Storage;
+
+/// <summary>
+/// Where messages live. Two implementations (PostgreSQL, SQLite) pass one shared contract test suite.
+/// </summary>
+public interface IMessageStore
+{
+    /// <summary>Creates or upgrades the schema. Safe when several instances start at once.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>True when the database answers a trivial query.</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a batch in one transaction and returns the stored messages in the batch's order. Within a
+    /// topic, ids become visible in ascending order (a smaller id never commits after a larger one).
+    /// </summary>
+    Task<IReadOnlyList<Message>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken);
+
+    Task<Message?> GetAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Returns a page of a topic in ascending id order; see <see cref="PageQuery"/>.</summary>
+    Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(long id, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A page of one topic. With <see cref="After"/> it is the first <see cref="Limit"/> messages above that id
+/// (below <see cref="Before"/> when that is given too); with only <see cref="Before"/> the last
+/// <see cref="Limit"/> below it; with neither the latest <see cref="Limit"/>.
+/// </summary>
+public sealed record PageQuery(int Limit, long? After, long? Before)
+{
+    public bool Ascending => After is not null;
+    public long LowerExclusive => After ?? 0;
+    public long UpperExclusive => Before ?? long.MaxValue;
+}

@@ -1,0 +1,136 @@
+using DbUp;
+using MessageServer.Messages;
+using Npgsql;
+
+namespace MessageServer.Storage.Postgres;
+
+public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory) : IMessageStore
+{
+    // Any constant works; it only has to differ from the per-topic keys, which are 64-bit hashes.
+    private const long MigrationLockKey = 0x6d65_7373_6167_6573;
+
+    private const string Columns = "id, topic, author, text, created_at";
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        // DbUp does not serialise concurrent runs itself: instances starting together queue on this lock,
+        // and the later ones find nothing left to do.
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await ExecuteAsync(lockConnection, "SELECT pg_advisory_lock($1)", MigrationLockKey, cancellationToken);
+        try
+        {
+            Migrations.Apply(DeployChanges.To.PostgresqlDatabase(new DbUp.Postgresql.PostgresqlConnectionManager(dataSource)), "Postgres", loggerFactory);
+        }
+        finally
+        {
+            await ExecuteAsync(lockConnection, "SELECT pg_advisory_unlock($1)", MigrationLockKey, CancellationToken.None);
+        }
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT 1");
+        return await command.ExecuteScalarAsync(cancellationToken) is 1;
+    }
+
+    public async Task<IReadOnlyList<Message>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        // Per-topic locks held from id allocation to commit make each topic's ids commit in ascending order,
+        // across all instances. Taking them in key order keeps two batches from deadlocking.
+        var lockKeys = batch.Select(m => TopicLockKey(m.Topic)).Distinct().Order().ToArray();
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", connection, transaction))
+        {
+            lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = lockKeys });
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var insert = new NpgsqlCommand(
+            $"INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}",
+            connection, transaction);
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
+        var stored = await ReadMessagesAsync(insert, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        // unnest feeds rows in array order and identity values are drawn per row, so id order is batch order.
+        return stored.OrderBy(m => m.Id).ToList();
+    }
+
+    public async Task<Message?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+        var messages = await ReadMessagesAsync(command, cancellationToken);
+        return messages.Count == 0 ? null : messages[0];
+    }
+
+    public async Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken)
+    {
+        var direction = query.Ascending ? "ASC" : "DESC";
+        await using var command = dataSource.CreateCommand(
+            $"SELECT {Columns} FROM messages WHERE topic = $1 AND id > $2 AND id < $3 ORDER BY id {direction} LIMIT $4");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = topic });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = query.LowerExclusive });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = query.UpperExclusive });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = query.Limit });
+        var messages = await ReadMessagesAsync(command, cancellationToken);
+        if (!query.Ascending)
+        {
+            messages.Reverse();
+        }
+        return messages;
+    }
+
+    public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("DELETE FROM messages WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT topic, count(*), max(created_at) FROM messages GROUP BY topic ORDER BY topic");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var topics = new List<TopicSummary>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            topics.Add(new TopicSummary(reader.GetString(0), reader.GetInt64(1), reader.GetFieldValue<DateTime>(2)));
+        }
+        return topics;
+    }
+
+    /// <summary>A stable 64-bit key per topic (FNV-1a over UTF-16), the same on every instance and version.</summary>
+    internal static long TopicLockKey(string topic)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var character in topic)
+        {
+            hash = (hash ^ character) * 1099511628211UL;
+        }
+        return unchecked((long)hash);
+    }
+
+    private static async Task<List<Message>> ReadMessagesAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var messages = new List<Message>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            messages.Add(new Message(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+        }
+        return messages;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, long key, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}

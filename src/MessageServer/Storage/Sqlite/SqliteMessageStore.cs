@@ -1,0 +1,145 @@
+using DbUp;
+using MessageServer.Messages;
+using Microsoft.Data.Sqlite;
+
+namespace MessageServer.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store for a single instance. Writes come from one publisher at a time (the group-commit
+/// queue), so SQLite's single writer is no bottleneck; WAL lets reads run beside it.
+/// </summary>
+public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory) : IMessageStore
+{
+    private const string Columns = "id, topic, author, text, created_at_us";
+
+    private readonly string connectionString = new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Pooling = true,
+        DefaultTimeout = 15,
+    }.ToString();
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+        await using (var connection = await OpenAsync(cancellationToken))
+        {
+            // WAL is a property of the file: set once, it holds for every later connection.
+            await using var command = new SqliteCommand("PRAGMA journal_mode = WAL", connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        Migrations.Apply(DeployChanges.To.SqliteDatabase(connectionString), "Sqlite", loggerFactory);
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand("SELECT 1", connection);
+        return await command.ExecuteScalarAsync(cancellationToken) is 1L;
+    }
+
+    public async Task<IReadOnlyList<Message>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var insert = new SqliteCommand(
+            $"INSERT INTO messages (topic, author, text, created_at_us) VALUES ($topic, $author, $text, $created) RETURNING {Columns}",
+            connection, transaction);
+        var topic = insert.Parameters.Add("$topic", SqliteType.Text);
+        var author = insert.Parameters.Add("$author", SqliteType.Text);
+        var text = insert.Parameters.Add("$text", SqliteType.Text);
+        var created = insert.Parameters.Add("$created", SqliteType.Integer);
+        var stored = new List<Message>(batch.Count);
+        foreach (var message in batch)
+        {
+            topic.Value = message.Topic;
+            author.Value = message.Author;
+            text.Value = message.Text;
+            created.Value = ToUnixMicroseconds(DateTime.UtcNow);
+            stored.AddRange(await ReadMessagesAsync(insert, cancellationToken));
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return stored;
+    }
+
+    public async Task<Message?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand($"SELECT {Columns} FROM messages WHERE id = $id", connection);
+        command.Parameters.AddWithValue("$id", id);
+        var messages = await ReadMessagesAsync(command, cancellationToken);
+        return messages.Count == 0 ? null : messages[0];
+    }
+
+    public async Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken)
+    {
+        var direction = query.Ascending ? "ASC" : "DESC";
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand(
+            $"SELECT {Columns} FROM messages WHERE topic = $topic AND id > $lower AND id < $upper ORDER BY id {direction} LIMIT $limit",
+            connection);
+        command.Parameters.AddWithValue("$topic", topic);
+        command.Parameters.AddWithValue("$lower", query.LowerExclusive);
+        command.Parameters.AddWithValue("$upper", query.UpperExclusive);
+        command.Parameters.AddWithValue("$limit", query.Limit);
+        var messages = await ReadMessagesAsync(command, cancellationToken);
+        if (!query.Ascending)
+        {
+            messages.Reverse();
+        }
+        return messages;
+    }
+
+    public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand("DELETE FROM messages WHERE id = $id", connection);
+        command.Parameters.AddWithValue("$id", id);
+        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand(
+            "SELECT topic, count(*), max(created_at_us) FROM messages GROUP BY topic ORDER BY topic", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var topics = new List<TopicSummary>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            topics.Add(new TopicSummary(reader.GetString(0), reader.GetInt64(1), FromUnixMicroseconds(reader.GetInt64(2))));
+        }
+        return topics;
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync(cancellationToken);
+        // FULL: a commit reaches the disk before the publish is acknowledged, in WAL mode too.
+        await using var command = new SqliteCommand("PRAGMA synchronous = FULL", connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return connection;
+    }
+
+    private static async Task<List<Message>> ReadMessagesAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var messages = new List<Message>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            messages.Add(new Message(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), FromUnixMicroseconds(reader.GetInt64(4))));
+        }
+        return messages;
+    }
+
+    private static long ToUnixMicroseconds(DateTime utc) => (utc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
+
+    private static DateTime FromUnixMicroseconds(long microseconds) =>
+        DateTime.SpecifyKind(DateTime.UnixEpoch.AddTicks(microseconds * TimeSpan.TicksPerMicrosecond), DateTimeKind.Utc);
+}

@@ -1,0 +1,29 @@
+using MessageServer.Configuration;
+using MessageServer.Storage.Postgres;
+using MessageServer.Storage.Sqlite;
+using Npgsql;
+
+namespace MessageServer.Storage;
+
+public static class StorageExtensions
+{
+    /// <summary>PostgreSQL when POSTGRES_HOST is set, else embedded SQLite; migrated in the background either way.</summary>
+    public static IServiceCollection AddMessageStorage(this IServiceCollection services, ServerSettings settings)
+    {
+        services.AddSingleton<DatabaseState>();
+        if (settings.Postgres is { } postgres)
+        {
+            services.AddSingleton(_ => NpgsqlDataSource.Create(postgres.ConnectionString));
+            services.AddSingleton<IMessageStore, PostgresMessageStore>();
+        }
+        else
+        {
+            services.AddSingleton<IMessageStore>(provider =>
+                new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
+        }
+        services.AddHostedService<DatabaseStartup>();
+        services.AddExceptionHandler<DatabaseUnavailable>();
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        return services;
+    }
+}
