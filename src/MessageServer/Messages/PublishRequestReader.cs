@@ -101,9 +101,19 @@ public static class PublishRequestReader
         {
             return (null, null);
         }
-        return property.ValueKind == JsonValueKind.String
-            ? (property.GetString(), null)
-            : (null, $"{name} must be a JSON string, got {Describe(property.ValueKind)}.");
+        if (property.ValueKind != JsonValueKind.String)
+        {
+            return (null, $"{name} must be a JSON string, got {Describe(property.ValueKind)}.");
+        }
+        try
+        {
+            return (property.GetString(), null);
+        }
+        catch (InvalidOperationException)
+        {
+            // The parser accepts the token; decoding finds invalid UTF-8 or an unpaired \uD800-style escape.
+            return (null, $"{name} must be valid Unicode: it holds invalid UTF-8 or an unpaired surrogate escape.");
+        }
     }
 
     private static string Describe(JsonValueKind kind) => kind switch

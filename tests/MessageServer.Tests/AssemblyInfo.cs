@@ -1,0 +1,3 @@
+using MessageServer.Tests.Infrastructure;
+
+[assembly: AssemblyFixture(typeof(PostgresFixture))]

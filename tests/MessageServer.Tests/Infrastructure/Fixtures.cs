@@ -1,0 +1,67 @@
+namespace MessageServer.Tests.Infrastructure;
+
+/// <summary>One PostgreSQL cluster for the whole test run; each test class gets its own database in it.</summary>
+public sealed class PostgresFixture : IAsyncLifetime
+{
+    private PostgresServer? server;
+
+    public PostgresServer Server => server ?? throw new InvalidOperationException("PostgreSQL has not started.");
+
+    public async ValueTask InitializeAsync() => server = await PostgresServer.StartAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (server is not null)
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A server under test for one test class; the storage it uses is the subclass's choice.</summary>
+public abstract class ServerFixture : IAsyncLifetime
+{
+    private MessageServerHost? host;
+
+    public MessageServerHost Host => host ?? throw new InvalidOperationException("The server has not started.");
+
+    public HttpClient Client => Host.Client;
+
+    public abstract string StorageName { get; }
+
+    protected abstract Task<Dictionary<string, string?>> CreateSettingsAsync();
+
+    public async ValueTask InitializeAsync() => host = await MessageServerHost.StartAsync(await CreateSettingsAsync());
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        if (host is not null)
+        {
+            await host.DisposeAsync();
+        }
+    }
+}
+
+public sealed class SqliteServerFixture : ServerFixture
+{
+    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("ms-sqlite-");
+
+    public override string StorageName => "sqlite";
+
+    protected override Task<Dictionary<string, string?>> CreateSettingsAsync() =>
+        Task.FromResult(MessageServerHost.SqliteSettings(directory.FullName));
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        directory.Delete(recursive: true);
+    }
+}
+
+public sealed class PostgresServerFixture(PostgresFixture postgres) : ServerFixture
+{
+    public override string StorageName => "postgres";
+
+    protected override async Task<Dictionary<string, string?>> CreateSettingsAsync() =>
+        postgres.Server.SettingsFor(await postgres.Server.CreateDatabaseAsync());
+}
