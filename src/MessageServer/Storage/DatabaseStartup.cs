@@ -6,7 +6,7 @@ namespace MessageServer.Storage;
 /// </summary>
 public sealed class DatabaseStartup(IMessageStore store, DatabaseState state, ILogger<DatabaseStartup> logger) : BackgroundService
 {
-    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

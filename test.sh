@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the project and ends with one line: "N passed, N failed" (", N skipped" when any).
+# Tests that need PostgreSQL start their own throwaway cluster from the installed server binaries.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+passed=0
+failed=0
+skipped=0
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+# Adds the counts from a "dotnet test" run (Microsoft.Testing.Platform summary lines) to the totals.
+count_dotnet() {
+  local log=$1 suite_passed suite_failed suite_skipped
+  suite_passed=$(grep -E '^\s+succeeded: [0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  suite_failed=$(grep -E '^\s+failed: [0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  suite_skipped=$(grep -E '^\s+skipped: [0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  passed=$((passed + suite_passed))
+  failed=$((failed + suite_failed))
+  skipped=$((skipped + suite_skipped))
+}
+
+run_dotnet_tests() {
+  local log="$log_dir/dotnet.log"
+  echo "==> dotnet tests (unit, HTTP integration on PostgreSQL and SQLite)"
+  if ! dotnet test MessageServer.slnx 2>&1 | tee "$log"; then
+    if ! grep -qE '^\s+total: [0-9]+' "$log"; then
+      echo "test.sh: the .NET build or test host failed before any test ran (see above)" >&2
+      failed=$((failed + 1))
+    fi
+  fi
+  count_dotnet "$log"
+}
+
+run_dotnet_tests
+
+summary="$passed passed, $failed failed"
+if ((skipped > 0)); then
+  summary+=", $skipped skipped"
+fi
+echo "$summary"
+((failed == 0))

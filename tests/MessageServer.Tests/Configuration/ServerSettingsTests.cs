@@ -1,0 +1,99 @@
+using MessageServer.Configuration;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace MessageServer.Tests.Configuration;
+
+public sealed class ServerSettingsTests
+{
+    private static (ServerSettings Settings, IReadOnlyList<string> Errors, bool Ok) Load(params (string Name, string Value)[] values)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Name, v.Value)))
+            .Build();
+        var ok = ServerSettings.TryLoad(configuration, out var settings, out var errors);
+        return (settings, errors, ok);
+    }
+
+    [Fact]
+    public void Defaults_are_port_5002_and_embedded_sqlite()
+    {
+        var (settings, _, ok) = Load();
+
+        Assert.True(ok);
+        Assert.Equal((5002, null, "data/messages.db"), (settings.Port, settings.Postgres, settings.SqlitePath));
+    }
+
+    [Fact]
+    public void Postgres_settings_use_the_documented_defaults()
+    {
+        var (settings, _, ok) = Load(("POSTGRES_HOST", "db.example"), ("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw"));
+
+        Assert.True(ok);
+        Assert.Equal(new PostgresSettings("db.example", 5432, "app", "pw", "postgres", SslMode.Prefer, null), settings.Postgres);
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("-1")]
+    [InlineData("65536")]
+    [InlineData("50 02")]
+    public void A_bad_PORT_is_one_error_naming_PORT(string port)
+    {
+        var (_, errors, ok) = Load(("PORT", port));
+
+        Assert.False(ok);
+        Assert.StartsWith("PORT must be", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("POSTGRES_USER")]
+    [InlineData("POSTGRES_PASSWORD")]
+    public void Postgres_without_a_required_variable_names_it(string missing)
+    {
+        var values = new[] { ("POSTGRES_HOST", "db"), ("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw") }.Where(v => v.Item1 != missing).ToArray();
+
+        var (_, errors, ok) = Load(values);
+
+        Assert.False(ok);
+        Assert.StartsWith(missing + " is required", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("POSTGRES_PORT", "x", "POSTGRES_PORT must be")]
+    [InlineData("POSTGRES_SSLMODE", "sometimes", "POSTGRES_SSLMODE must be one of")]
+    [InlineData("POSTGRES_SSLROOTCERT", "/no/such/bundle.pem", "POSTGRES_SSLROOTCERT points to")]
+    public void A_bad_postgres_variable_is_named(string name, string value, string expected)
+    {
+        var (_, errors, ok) = Load(("POSTGRES_HOST", "db"), ("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw"), (name, value));
+
+        Assert.False(ok);
+        Assert.StartsWith(expected, Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_password_never_appears_in_errors_or_the_storage_description()
+    {
+        var (_, errors, _) = Load(("POSTGRES_HOST", "db"), ("POSTGRES_PASSWORD", "hunter2-secret"), ("POSTGRES_SSLMODE", "bogus"), ("POSTGRES_PORT", "x"));
+        var (settings, _, _) = Load(("POSTGRES_HOST", "db"), ("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "hunter2-secret"));
+
+        Assert.Equal(3, errors.Count);
+        Assert.DoesNotContain(errors, e => e.Contains("hunter2-secret", StringComparison.Ordinal));
+        Assert.DoesNotContain("hunter2-secret", settings.StorageDescription, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_blank_POSTGRES_HOST_means_sqlite()
+    {
+        var (settings, _, ok) = Load(("POSTGRES_HOST", "  "));
+
+        Assert.True(ok);
+        Assert.Null(settings.Postgres);
+    }
+
+    [Fact]
+    public void APP_VERSION_overrides_the_build_version()
+    {
+        Assert.Equal("2026-11-25-abc1234", Load(("APP_VERSION", "2026-11-25-abc1234")).Settings.Version);
+    }
+}

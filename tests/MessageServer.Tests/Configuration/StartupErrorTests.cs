@@ -1,0 +1,32 @@
+using MessageServer.Tests.Infrastructure;
+
+namespace MessageServer.Tests.Configuration;
+
+/// <summary>A wrong setting stops the real process at once with one line that names the variable.</summary>
+public sealed class StartupErrorTests
+{
+    [Fact]
+    public async Task PORT_abc_stops_startup_with_one_line_naming_PORT()
+    {
+        var result = await ServerProcess.RunToExitAsync(new Dictionary<string, string?> { ["PORT"] = "abc" });
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("message-server: configuration error: PORT must be a port number from 0 to 65535, got 'abc'.", line);
+    }
+
+    [Fact]
+    public async Task POSTGRES_HOST_without_POSTGRES_USER_names_the_missing_variable_and_hides_the_password()
+    {
+        var result = await ServerProcess.RunToExitAsync(new Dictionary<string, string?>
+        {
+            ["POSTGRES_HOST"] = "db.internal",
+            ["POSTGRES_PASSWORD"] = "s3cret-never-printed",
+        });
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("POSTGRES_USER is required", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret-never-printed", result.Output, StringComparison.Ordinal);
+    }
+}
