@@ -2,6 +2,7 @@ using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
 using MessageServer.Storage;
+using MessageServer.Streaming;
 
 var builder = WebApplication.CreateBuilder(args);
 if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var errors))
@@ -17,5 +18,6 @@ var app = builder.Build();
 app.UseServerPipeline();
 app.MapHealthApi();
 app.MapMessagesApi();
+app.MapStreamApi();
 await app.RunAsync();
 return 0;

@@ -7,6 +7,12 @@ namespace MessageServer.Configuration;
 /// <summary>Everything the server reads from its environment, parsed and checked once at start-up.</summary>
 public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string SqlitePath, string Version)
 {
+    /// <summary>How often an idle stream gets a comment line, so proxies (an ALB cuts at 60 s) keep it open.</summary>
+    public TimeSpan StreamHeartbeat { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Events queued per stream subscriber before it counts as too slow and is cut off.</summary>
+    public int StreamSubscriberBuffer { get; init; } = 1000;
+
     public const int DefaultPort = 5002;
     public const string DefaultSqlitePath = "data/messages.db";
 
@@ -26,23 +32,32 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var sqlitePath = Read("SQLITE_PATH") ?? DefaultSqlitePath;
         var version = Read("APP_VERSION") ?? BuildVersion();
 
-        settings = new ServerSettings(port, postgres, sqlitePath, version);
+        var heartbeatSeconds = ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems);
+        var subscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems);
+
+        settings = new ServerSettings(port, postgres, sqlitePath, version)
+        {
+            StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
+            StreamSubscriberBuffer = subscriberBuffer,
+        };
         errors = problems;
         return problems.Count == 0;
     }
 
-    internal static int ParsePort(string? value, string name, int fallback, bool allowZero, List<string> problems)
+    internal static int ParsePort(string? value, string name, int fallback, bool allowZero, List<string> problems) =>
+        ParseNumber(value, name, fallback, allowZero ? 0 : 1, 65535, problems, "a port number");
+
+    internal static int ParseNumber(string? value, string name, int fallback, int minimum, int maximum, List<string> problems, string what = "a whole number")
     {
         if (value is null)
         {
             return fallback;
         }
-        var lowest = allowZero ? 0 : 1;
-        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port >= lowest && port <= 65535)
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= minimum && number <= maximum)
         {
-            return port;
+            return number;
         }
-        problems.Add($"{name} must be a port number from {lowest} to 65535, got '{value}'.");
+        problems.Add($"{name} must be {what} from {minimum} to {maximum}, got '{value}'.");
         return fallback;
     }
 

@@ -86,11 +86,4 @@ public static class MessagesApi
 
     private static bool TryParseId(string id, out long messageId) =>
         long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out messageId);
-
-    /// <summary>Answers 503 while the schema is not in place yet, instead of failing on missing tables.</summary>
-    private sealed class RequireMigratedDatabase(DatabaseState state) : IEndpointFilter
-    {
-        public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-            state.IsMigrated ? next(context) : ValueTask.FromResult<object?>(DatabaseUnavailable.Problem(context.HttpContext, DatabaseUnavailable.NotMigratedDetail));
-    }
 }

@@ -1,5 +1,6 @@
 using MessageServer.Configuration;
 using MessageServer.Messages;
+using MessageServer.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace MessageServer.Operations;
@@ -24,6 +25,7 @@ public static class HostingExtensions
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
         builder.Services.AddSingleton<MessagePublisher>();
+        builder.Services.AddSingleton<MessageHub>();
         builder.Services.AddHostedService<StartupLog>();
         return builder;
     }

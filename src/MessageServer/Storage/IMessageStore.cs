@@ -24,6 +24,9 @@ public interface IMessageStore
     /// <summary>Returns a page of a topic in ascending id order; see <see cref="PageQuery"/>.</summary>
     Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken);
 
+    /// <summary>The highest id in a topic, or 0 when it has none: where a live stream without a cursor starts.</summary>
+    Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken);
+
     Task<bool> DeleteAsync(long id, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken);

@@ -14,12 +14,15 @@ public static class StorageExtensions
         if (settings.Postgres is { } postgres)
         {
             services.AddSingleton(_ => NpgsqlDataSource.Create(postgres.ConnectionString));
-            services.AddSingleton<IMessageStore, PostgresMessageStore>();
+            services.AddSingleton<PostgresMessageStore>();
+            services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<PostgresMessageStore>());
+            services.AddHostedService<PostgresChangeFeed>();
         }
         else
         {
-            services.AddSingleton<IMessageStore>(provider =>
-                new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
+            services.AddSingleton(provider => new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
+            services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<SqliteMessageStore>());
+            services.AddHostedService<SqliteChangeFeed>();
         }
         services.AddHostedService<DatabaseStartup>();
         services.AddExceptionHandler<DatabaseUnavailable>();

@@ -29,6 +29,13 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public abstract string StorageName { get; }
 
+    /// <summary>A one-second heartbeat, so tests can see one without waiting the default 15 s.</summary>
+    protected static Dictionary<string, string?> WithTestStreamSettings(Dictionary<string, string?> settings)
+    {
+        settings["STREAM_HEARTBEAT_SECONDS"] = "1";
+        return settings;
+    }
+
     protected abstract Task<Dictionary<string, string?>> CreateSettingsAsync();
 
     public async ValueTask InitializeAsync() => host = await MessageServerHost.StartAsync(await CreateSettingsAsync());
@@ -49,7 +56,7 @@ public sealed class SqliteServerFixture : ServerFixture
     public override string StorageName => "sqlite";
 
     protected override Task<Dictionary<string, string?>> CreateSettingsAsync() =>
-        Task.FromResult(MessageServerHost.SqliteSettings(directory.FullName));
+        Task.FromResult(WithTestStreamSettings(MessageServerHost.SqliteSettings(directory.FullName)));
 
     public override async ValueTask DisposeAsync()
     {
@@ -63,5 +70,5 @@ public sealed class PostgresServerFixture(PostgresFixture postgres) : ServerFixt
     public override string StorageName => "postgres";
 
     protected override async Task<Dictionary<string, string?>> CreateSettingsAsync() =>
-        postgres.Server.SettingsFor(await postgres.Server.CreateDatabaseAsync());
+        WithTestStreamSettings(postgres.Server.SettingsFor(await postgres.Server.CreateDatabaseAsync()));
 }

@@ -9,6 +9,9 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
     // Any constant works; it only has to differ from the per-topic keys, which are 64-bit hashes.
     private const long MigrationLockKey = 0x6d65_7373_6167_6573;
 
+    /// <summary>The NOTIFY channel every instance listens on for stored and deleted messages.</summary>
+    public const string ChangeChannel = "message_events";
+
     private const string Columns = "id, topic, author, text, created_at";
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
@@ -53,11 +56,17 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
         insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
-        var stored = await ReadMessagesAsync(insert, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-
         // unnest feeds rows in array order and identity values are drawn per row, so id order is batch order.
-        return stored.OrderBy(m => m.Id).ToList();
+        var stored = (await ReadMessagesAsync(insert, cancellationToken)).OrderBy(m => m.Id).ToList();
+
+        // The change feed learns of the batch from NOTIFY, sent at commit and in commit order.
+        await using (var notify = new NpgsqlCommand($"SELECT pg_notify('{ChangeChannel}', payload) FROM unnest($1::text[]) AS payload", connection, transaction))
+        {
+            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeNotification.ForStored(stored.Select(m => m.Id)) });
+            await notify.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return stored;
     }
 
     public async Task<Message?> GetAsync(long id, CancellationToken cancellationToken)
@@ -85,11 +94,30 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return messages;
     }
 
+    /// <summary>Messages by id in ascending order; what the change feed fetches for a notification.</summary>
+    public async Task<IReadOnlyList<Message>> GetManyAsync(long[] ids, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1) ORDER BY id");
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        return await ReadMessagesAsync(command, cancellationToken);
+    }
+
+    public async Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT coalesce(max(id), 0) FROM messages WHERE topic = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = topic });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("DELETE FROM messages WHERE id = $1");
+        await using var command = dataSource.CreateCommand(
+            $"""
+            WITH deleted AS (DELETE FROM messages WHERE id = $1 RETURNING id, topic)
+            SELECT count(pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic)) FROM deleted
+            """);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))! > 0;
     }
 
     public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)

@@ -12,6 +12,12 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
 {
     private const string Columns = "id, topic, author, text, created_at_us";
 
+    /// <summary>Raised after each commit, in commit order: the single-instance change feed.</summary>
+    public event Action<IReadOnlyList<Message>>? Stored;
+
+    /// <summary>Raised after a message was deleted, with its topic and id.</summary>
+    public event Action<string, long>? Deleted;
+
     private readonly string connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = path,
@@ -64,6 +70,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
             stored.AddRange(await ReadMessagesAsync(insert, cancellationToken));
         }
         await transaction.CommitAsync(cancellationToken);
+        Stored?.Invoke(stored);
         return stored;
     }
 
@@ -95,12 +102,25 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return messages;
     }
 
+    public async Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand("SELECT coalesce(max(id), 0) FROM messages WHERE topic = $topic", connection);
+        command.Parameters.AddWithValue("$topic", topic);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
     public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = new SqliteCommand("DELETE FROM messages WHERE id = $id", connection);
+        await using var command = new SqliteCommand("DELETE FROM messages WHERE id = $id RETURNING topic", connection);
         command.Parameters.AddWithValue("$id", id);
-        return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        if (await command.ExecuteScalarAsync(cancellationToken) is not string topic)
+        {
+            return false;
+        }
+        Deleted?.Invoke(topic, id);
+        return true;
     }
 
     public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)

@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using MessageServer.Configuration;
+using MessageServer.Messages;
+
+namespace MessageServer.Streaming;
+
+/// <summary>
+/// Live subscribers by topic on this instance. The change feed is its only source (for this instance's
+/// own publishes too), and it hands events over in commit order, which within a topic is id order.
+/// </summary>
+public sealed class MessageHub(ServerSettings settings)
+{
+    private readonly ConcurrentDictionary<string, TopicSubscribers> topics = new(StringComparer.Ordinal);
+
+    public int SubscriberCount => topics.Values.Sum(t => t.Count);
+
+    /// <summary>Starts receiving a topic's live events; ids at or below <paramref name="after"/> are skipped.</summary>
+    public Subscription Subscribe(string topic, long after)
+    {
+        var subscription = new Subscription(topic, after, settings.StreamSubscriberBuffer);
+        // A topic entry can be emptied and dropped concurrently; retry until the subscription is added to a live one.
+        while (!topics.GetOrAdd(topic, _ => new TopicSubscribers()).TryAdd(subscription))
+        {
+        }
+        subscription.Unsubscribe = () => Remove(subscription);
+        return subscription;
+    }
+
+    public void Deliver(Message message)
+    {
+        if (topics.TryGetValue(message.Topic, out var subscribers))
+        {
+            subscribers.ForEach(s => s.Offer(new StreamEvent.Stored(message)));
+        }
+    }
+
+    public void DeliverDeleted(string topic, long id)
+    {
+        if (topics.TryGetValue(topic, out var subscribers))
+        {
+            subscribers.ForEach(s => s.Offer(new StreamEvent.Deleted(id)));
+        }
+    }
+
+    /// <summary>
+    /// For catching up after the change feed lost events: each topic with subscribers, and the id after which
+    /// the one furthest behind still needs messages.
+    /// </summary>
+    public IReadOnlyList<(string Topic, long After)> ActiveTopics() =>
+        topics.Select(entry => (entry.Key, entry.Value.LowestOffered())).Where(t => t.Item2 is not null).Select(t => (t.Key, t.Item2!.Value)).ToList();
+
+    private void Remove(Subscription subscription)
+    {
+        if (topics.TryGetValue(subscription.Topic, out var subscribers) && subscribers.Remove(subscription))
+        {
+            topics.TryRemove(new KeyValuePair<string, TopicSubscribers>(subscription.Topic, subscribers));
+        }
+    }
+
+    /// <summary>The subscribers of one topic; once emptied it is closed, so a late subscriber makes a fresh one.</summary>
+    private sealed class TopicSubscribers
+    {
+        private readonly List<Subscription> subscriptions = [];
+        private bool closed;
+
+        public int Count
+        {
+            get { lock (subscriptions) { return subscriptions.Count; } }
+        }
+
+        public bool TryAdd(Subscription subscription)
+        {
+            lock (subscriptions)
+            {
+                if (closed)
+                {
+                    return false;
+                }
+                subscriptions.Add(subscription);
+                return true;
+            }
+        }
+
+        /// <summary>Removes a subscription; true when that left the topic empty (and closed).</summary>
+        public bool Remove(Subscription subscription)
+        {
+            lock (subscriptions)
+            {
+                subscriptions.Remove(subscription);
+                closed = subscriptions.Count == 0;
+                return closed;
+            }
+        }
+
+        public void ForEach(Action<Subscription> action)
+        {
+            Subscription[] snapshot;
+            lock (subscriptions)
+            {
+                snapshot = [.. subscriptions];
+            }
+            foreach (var subscription in snapshot)
+            {
+                action(subscription);
+            }
+        }
+
+        public long? LowestOffered()
+        {
+            lock (subscriptions)
+            {
+                return subscriptions.Count == 0 ? null : subscriptions.Min(s => s.LastOfferedId);
+            }
+        }
+    }
+}
+
+public abstract record StreamEvent
+{
+    public sealed record Stored(Message Message) : StreamEvent;
+
+    public sealed record Deleted(long Id) : StreamEvent;
+}
+
+/// <summary>
+/// One live subscriber's bounded queue. A subscriber that falls too far behind is cut off rather than
+/// allowed to hold memory or slow anyone down; it resumes from its last event id.
+/// </summary>
+public sealed class Subscription : IDisposable
+{
+    private readonly Channel<StreamEvent> events;
+
+    internal Subscription(string topic, long after, int capacity)
+    {
+        Topic = topic;
+        lastOfferedId = after;
+        events = Channel.CreateBounded<StreamEvent>(new BoundedChannelOptions(capacity) { SingleReader = true });
+    }
+
+    public string Topic { get; }
+
+    private readonly Lock gate = new();
+    private long lastOfferedId;
+
+    /// <summary>The highest message id queued (or known to be already seen) so far.</summary>
+    public long LastOfferedId
+    {
+        get { lock (gate) { return lastOfferedId; } }
+    }
+
+    /// <summary>True once this subscriber was dropped for falling behind.</summary>
+    public bool Overflowed { get; private set; }
+
+    public ChannelReader<StreamEvent> Events => events.Reader;
+
+    internal Action? Unsubscribe { get; set; }
+
+    /// <summary>Marks everything up to <paramref name="id"/> as seen, e.g. what a replay from the store covers.</summary>
+    public void SkipThrough(long id)
+    {
+        lock (gate)
+        {
+            lastOfferedId = Math.Max(lastOfferedId, id);
+        }
+    }
+
+    internal void Offer(StreamEvent streamEvent)
+    {
+        lock (gate)
+        {
+            if (streamEvent is StreamEvent.Stored stored)
+            {
+                if (stored.Message.Id <= lastOfferedId)
+                {
+                    return;
+                }
+                lastOfferedId = stored.Message.Id;
+            }
+            if (!events.Writer.TryWrite(streamEvent) && !Overflowed)
+            {
+                Overflowed = true;
+                events.Writer.TryComplete();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Unsubscribe?.Invoke();
+        events.Writer.TryComplete();
+    }
+}

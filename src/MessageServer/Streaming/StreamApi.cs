@@ -1,0 +1,165 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using MessageServer.Configuration;
+using MessageServer.Messages;
+using MessageServer.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace MessageServer.Streaming;
+
+/// <summary>
+/// GET /api/topics/{topic}/stream   Server-Sent Events: replay after Last-Event-ID (or ?after), then live.
+/// </summary>
+/// <remarks>
+/// Written by hand rather than with TypedResults.ServerSentEvents because the stream needs comment
+/// heartbeats, a reconnection hint on shutdown, and headers flushed before the first event.
+/// </remarks>
+public static class StreamApi
+{
+    private const int ReplayPageSize = 200;
+    private const int ReconnectMilliseconds = 2000;
+
+    public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>()
+            .MapGet("/topics/{topic}/stream", Stream)
+            .WithName("StreamTopic")
+            .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after");
+        return routes;
+    }
+
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Stream(
+        string topic, HttpContext context, MessageHub hub, IMessageStore store, ServerSettings settings,
+        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+    {
+        if (InputRules.CheckTopic(topic) is { } topicError)
+        {
+            return Problems.Invalid("topic", topicError);
+        }
+        var (cursor, cursorField, cursorError) = ReadCursor(context.Request);
+        if (cursorError is not null)
+        {
+            return Problems.Invalid(cursorField, cursorError);
+        }
+
+        // Subscribe before reading the store: whatever commits from now on reaches the subscription, and
+        // whatever committed before is in the store. Ids seen in the replay are skipped live, so the seam has
+        // neither a gap nor a duplicate.
+        using var subscription = hub.Subscribe(topic, cursor ?? 0);
+        var lastSent = cursor ?? await store.LatestIdAsync(topic, cancellationToken);
+        subscription.SkipThrough(lastSent);
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        var token = stopping.Token;
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache, no-transform";
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
+            lastSent = await ReplayAsync(response, store, topic, lastSent, token);
+            await StreamLiveAsync(response, subscription, lastSent, settings.StreamHeartbeat, token);
+            if (lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                await WriteAsync(response, $"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n", CancellationToken.None);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // The client left or the server is stopping: either way the stream simply ends.
+        }
+        return TypedResults.Empty;
+    }
+
+    private static (long? Cursor, string Field, string? Error) ReadCursor(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue("Last-Event-ID", out var header))
+        {
+            return long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                ? (id, "Last-Event-ID", null)
+                : (null, "Last-Event-ID", $"Last-Event-ID must be a message id (a whole number from 0 to {long.MaxValue}), got '{header}'.");
+        }
+        var (after, error) = InputRules.ParseQueryNumber(request.Query, "after", 0, long.MaxValue);
+        return (after, "after", error);
+    }
+
+    private static async Task<long> ReplayAsync(HttpResponse response, IMessageStore store, string topic, long after, CancellationToken token)
+    {
+        while (true)
+        {
+            var page = await store.ListAsync(topic, new PageQuery(ReplayPageSize, after, null), token);
+            foreach (var message in page)
+            {
+                WriteMessage(response.BodyWriter, message);
+                after = message.Id;
+            }
+            await response.BodyWriter.FlushAsync(token);
+            if (page.Count < ReplayPageSize)
+            {
+                return after;
+            }
+        }
+    }
+
+    private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, TimeSpan heartbeat, CancellationToken token)
+    {
+        var events = subscription.Events;
+        while (!token.IsCancellationRequested)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
+            idle.CancelAfter(heartbeat);
+            bool more;
+            try
+            {
+                more = await events.WaitToReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!token.IsCancellationRequested)
+            {
+                await WriteAsync(response, ": heartbeat\n\n", token);
+                continue;
+            }
+            if (!more)
+            {
+                // Dropped for falling behind: end the stream; EventSource resumes from its last id.
+                return;
+            }
+            while (events.TryRead(out var streamEvent))
+            {
+                switch (streamEvent)
+                {
+                    case StreamEvent.Stored { Message: var message } when message.Id > lastSent:
+                        WriteMessage(response.BodyWriter, message);
+                        lastSent = message.Id;
+                        break;
+                    case StreamEvent.Deleted deleted:
+                        WriteText(response.BodyWriter, $"event: deleted\ndata: {{\"id\":{deleted.Id}}}\n\n");
+                        break;
+                }
+            }
+            await response.BodyWriter.FlushAsync(token);
+        }
+    }
+
+    private static void WriteMessage(IBufferWriter<byte> writer, Message message)
+    {
+        WriteText(writer, $"id: {message.Id}\nevent: message\ndata: ");
+        using (var json = new Utf8JsonWriter(writer))
+        {
+            JsonSerializer.Serialize(json, message, MessageJsonContext.Default.Message);
+        }
+        WriteText(writer, "\n\n");
+    }
+
+    private static void WriteText(IBufferWriter<byte> writer, string text) => Encoding.UTF8.GetBytes(text, writer);
+
+    private static async Task WriteAsync(HttpResponse response, string text, CancellationToken token)
+    {
+        WriteText(response.BodyWriter, text);
+        await response.BodyWriter.FlushAsync(token);
+    }
+}
