@@ -18,12 +18,11 @@ public sealed class MessageHub(ServerSettings settings)
     /// <summary>Starts receiving a topic's live events; ids at or below <paramref name="after"/> are skipped.</summary>
     public Subscription Subscribe(string topic, long after)
     {
-        var subscription = new Subscription(topic, after, settings.StreamSubscriberBuffer);
+        var subscription = new Subscription(topic, after, settings.StreamSubscriberBuffer, Remove);
         // A topic entry can be emptied and dropped concurrently; retry until the subscription is added to a live one.
         while (!topics.GetOrAdd(topic, _ => new TopicSubscribers()).TryAdd(subscription))
         {
         }
-        subscription.Unsubscribe = () => Remove(subscription);
         return subscription;
     }
 
@@ -87,7 +86,10 @@ public sealed class MessageHub(ServerSettings settings)
         {
             lock (subscriptions)
             {
-                subscriptions.Remove(subscription);
+                if (!subscriptions.Remove(subscription))
+                {
+                    return false;
+                }
                 closed = subscriptions.Count == 0;
                 return closed;
             }
@@ -131,8 +133,11 @@ public sealed class Subscription : IDisposable
 {
     private readonly Channel<StreamEvent> events;
 
-    internal Subscription(string topic, long after, int capacity)
+    private readonly Action<Subscription> leave;
+
+    internal Subscription(string topic, long after, int capacity, Action<Subscription> leave)
     {
+        this.leave = leave;
         Topic = topic;
         lastOfferedId = after;
         events = Channel.CreateBounded<StreamEvent>(new BoundedChannelOptions(capacity) { SingleReader = true });
@@ -149,12 +154,16 @@ public sealed class Subscription : IDisposable
         get { lock (gate) { return lastOfferedId; } }
     }
 
+    private readonly CancellationTokenSource cutOff = new();
+
     /// <summary>True once this subscriber was dropped for falling behind.</summary>
     public bool Overflowed { get; private set; }
 
+    /// <summary>Cancelled when the subscriber is dropped, so a stream blocked on a full socket stops too.</summary>
+    public CancellationToken CutOff => cutOff.Token;
+
     public ChannelReader<StreamEvent> Events => events.Reader;
 
-    internal Action? Unsubscribe { get; set; }
 
     /// <summary>Marks everything up to <paramref name="id"/> as seen, e.g. what a replay from the store covers.</summary>
     public void SkipThrough(long id)
@@ -177,17 +186,22 @@ public sealed class Subscription : IDisposable
                 }
                 lastOfferedId = stored.Message.Id;
             }
-            if (!events.Writer.TryWrite(streamEvent) && !Overflowed)
+            if (events.Writer.TryWrite(streamEvent) || Overflowed)
             {
-                Overflowed = true;
-                events.Writer.TryComplete();
+                return;
             }
+            Overflowed = true;
+            events.Writer.TryComplete();
         }
+        // Outside the lock: cancelling runs the stream's callbacks, and leaving the hub takes the topic's lock.
+        leave(this);
+        cutOff.Cancel();
     }
 
     public void Dispose()
     {
-        Unsubscribe?.Invoke();
+        leave(this);
         events.Writer.TryComplete();
+        cutOff.Dispose();
     }
 }

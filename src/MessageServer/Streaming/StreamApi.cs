@@ -52,7 +52,7 @@ public static class StreamApi
         var lastSent = cursor ?? await store.LatestIdAsync(topic, cancellationToken);
         subscription.SkipThrough(lastSent);
 
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOff);
         var token = stopping.Token;
         var response = context.Response;
         response.ContentType = "text/event-stream";
@@ -71,7 +71,13 @@ public static class StreamApi
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            // The client left or the server is stopping: either way the stream simply ends.
+            // The client left, the server is stopping, or the subscriber fell too far behind.
+        }
+        if (subscription.Overflowed)
+        {
+            // What is still buffered for it cannot be delivered in time: drop the connection and free the
+            // buffers; the client resumes from the last event id it did receive.
+            context.Abort();
         }
         return TypedResults.Empty;
     }
