@@ -64,14 +64,23 @@ public static class StreamApi
             await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
             lastSent = await ReplayAsync(response, store, topic, lastSent, token);
             await StreamLiveAsync(response, subscription, lastSent, settings.StreamHeartbeat, token);
-            if (lifetime.ApplicationStopping.IsCancellationRequested)
-            {
-                await WriteAsync(response, $"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n", CancellationToken.None);
-            }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // The client left, the server is stopping, or the subscriber fell too far behind.
+        }
+        if (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Another instance (or this one, restarted) takes over: ask the client to come back soon.
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                await WriteAsync(response, $"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n", grace.Token);
+            }
+            catch (Exception exception) when (exception is OperationCanceledException or IOException)
+            {
+                // A client that cannot take one more line reconnects all the same.
+            }
         }
         if (subscription.Overflowed)
         {

@@ -24,4 +24,87 @@ public static class ServerProcess
 
     public static Task<ProcessResult> RunToExitAsync(IDictionary<string, string?> settings) =>
         ProcessRunner.RunAsync("dotnet", [AssemblyPath], Environment(settings), TimeSpan.FromSeconds(30));
+
+    /// <summary>Starts the server process on a free port and waits for /ready.</summary>
+    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings)
+    {
+        var port = PostgresServer.FreePort();
+        var environment = Environment(settings);
+        environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment);
+        var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"));
+        await server.WaitUntilReadyAsync();
+        return server;
+    }
+}
+
+/// <summary>A server process under test; killed on dispose if it is still running.</summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly System.Text.StringBuilder output = new();
+
+    public RunningServer(Process process, Uri baseAddress)
+    {
+        this.process = process;
+        BaseAddress = baseAddress;
+        Client = new HttpClient { BaseAddress = baseAddress };
+        process.OutputDataReceived += (_, line) => { lock (output) { output.AppendLine(line.Data); } };
+        process.ErrorDataReceived += (_, line) => { lock (output) { output.AppendLine(line.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public Uri BaseAddress { get; }
+
+    public HttpClient Client { get; }
+
+    public string Output
+    {
+        get { lock (output) { return output.ToString(); } }
+    }
+
+    public async Task WaitUntilReadyAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            Assert.False(process.HasExited, $"The server exited early:\n{Output}");
+            try
+            {
+                using var response = await Client.GetAsync("/ready");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"The server did not become ready:\n{Output}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Sends SIGTERM, as docker stop and systemd do, and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        var signal = await ProcessRunner.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.Equal(0, signal.ExitCode);
+        using var cancel = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cancel.Token);
+        return process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
+    }
 }

@@ -14,7 +14,7 @@ public sealed class SseClient : IAsyncDisposable
     private readonly Channel<SseEvent> events = Channel.CreateUnbounded<SseEvent>();
     private readonly CancellationTokenSource stop = new();
     private readonly Task reader;
-    private int comments;
+    private readonly List<string> comments = [];
 
     private SseClient(HttpClient http, HttpResponseMessage response)
     {
@@ -25,7 +25,15 @@ public sealed class SseClient : IAsyncDisposable
 
     public HttpResponseMessage Response => response;
 
-    public int CommentCount => Volatile.Read(ref comments);
+    public int CommentCount
+    {
+        get { lock (comments) { return comments.Count; } }
+    }
+
+    public IReadOnlyList<string> Comments
+    {
+        get { lock (comments) { return [.. comments]; } }
+    }
 
     /// <summary>Completes when the server ends the stream.</summary>
     public Task Closed => reader;
@@ -117,7 +125,10 @@ public sealed class SseClient : IAsyncDisposable
                 }
                 else if (line.StartsWith(':'))
                 {
-                    Interlocked.Increment(ref comments);
+                    lock (comments)
+                    {
+                        comments.Add(line[1..].Trim());
+                    }
                 }
                 else if (line.StartsWith("id: ", StringComparison.Ordinal))
                 {
