@@ -1,3 +1,4 @@
 using MessageServer.Tests.Infrastructure;
 
 [assembly: AssemblyFixture(typeof(PostgresFixture))]
+[assembly: AssemblyFixture(typeof(BrowserFixture))]

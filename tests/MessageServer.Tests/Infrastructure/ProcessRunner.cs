@@ -33,10 +33,11 @@ public static class ProcessRunner
         }
     }
 
-    public static Process Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null)
+    public static Process Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null, string? workingDirectory = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

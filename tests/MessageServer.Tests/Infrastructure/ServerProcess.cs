@@ -26,12 +26,13 @@ public static class ServerProcess
         ProcessRunner.RunAsync("dotnet", [AssemblyPath], Environment(settings), TimeSpan.FromSeconds(30));
 
     /// <summary>Starts the server process on a free port and waits for /ready.</summary>
-    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings)
+    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings, int? port = null)
     {
-        var port = PostgresServer.FreePort();
+        port ??= PostgresServer.FreePort();
         var environment = Environment(settings);
-        environment["PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment);
+        environment["PORT"] = port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // The content root is the working directory, as in the container's WORKDIR: there the page's wwwroot is.
+        var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment, AppContext.BaseDirectory);
         var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"));
         await server.WaitUntilReadyAsync();
         return server;
