@@ -10,6 +10,10 @@ if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var err
     ConfigurationErrors.Report(errors);
     return 2;
 }
+if (args is [HealthProbe.Command, ..])
+{
+    return await HealthProbe.RunAsync(settings);
+}
 
 builder.AddServerHosting(settings);
 builder.Services.AddMessageStorage(settings);

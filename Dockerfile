@@ -1,0 +1,45 @@
+# The message-server image: built with the .NET SDK, run on the ASP.NET Core runtime as the non-root "app" user.
+# Works with the classic builder and with BuildKit (no BuildKit-only syntax), as Amazon Linux's docker may lack buildx.
+
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /source
+
+# Restore from the project files alone first: code changes then reuse the cached package layer.
+COPY Directory.Build.props Directory.Packages.props ./
+COPY src/MessageServer/MessageServer.csproj src/MessageServer/
+RUN dotnet restore src/MessageServer/MessageServer.csproj
+
+COPY .editorconfig ./
+COPY src/MessageServer/ src/MessageServer/
+ARG REVISION=unknown
+RUN dotnet publish src/MessageServer/MessageServer.csproj --no-restore -c Release -o /app \
+      -p:UseAppHost=false -p:SourceRevisionId=${REVISION} \
+ && mkdir /data
+
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
+ARG VERSION=
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="message-server" \
+      org.opencontainers.image.description="Self-hostable message server: topics over HTTP, live Server-Sent Events, PostgreSQL or SQLite" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT"
+
+WORKDIR /app
+COPY --from=build /app ./
+# SQLite lives in the /data volume when no POSTGRES_HOST is given; owned by the app user so it can write there.
+COPY --from=build --chown=1654:1654 /data /data
+VOLUME /data
+
+# The base image's ASPNETCORE_HTTP_PORTS would add a second listener on 8080; the app listens on PORT alone.
+ENV PORT=5002 \
+    SQLITE_PATH=/data/messages.db \
+    ASPNETCORE_HTTP_PORTS= \
+    APP_VERSION=${VERSION}
+EXPOSE 5002
+USER $APP_UID
+
+# The app binary probes itself: no curl needed in the image.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["dotnet", "MessageServer.dll", "healthcheck"]
+ENTRYPOINT ["dotnet", "MessageServer.dll"]
