@@ -68,6 +68,7 @@ RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet \\
  && echo 'app:x:1654:1654::/home/app:/usr/sbin/nologin' >> /etc/passwd \\
  && mkdir -p /home/app && chown 1654:1654 /home/app
 ENV APP_UID=1654 ASPNETCORE_HTTP_PORTS=8080 DOTNET_RUNNING_IN_CONTAINER=true
+LABEL message-server.standin=true
 DOCKERFILE
   docker build --force-rm -q -t "$ASPNET_IMAGE" "$work/aspnet" >/dev/null
 }
