@@ -33,7 +33,22 @@ run_dotnet_tests() {
   count_dotnet "$log"
 }
 
+# Runs a folder of bats tests (TAP output) and adds its counts to the totals.
+run_bats_tests() {
+  local name=$1 folder=$2 log="$log_dir/$1.log"
+  echo "==> $name"
+  bats --tap "$folder" 2>&1 | tee "$log" || true
+  passed=$((passed + $(grep -E '^ok [0-9]+' "$log" | grep -vc '# skip' || true)))
+  skipped=$((skipped + $(grep -cE '^ok [0-9]+ .*# skip' "$log" || true)))
+  failed=$((failed + $(grep -cE '^not ok [0-9]+' "$log" || true)))
+  if ! grep -qE '^1\.\.[0-9]+' "$log"; then
+    echo "test.sh: $name did not run (is bats installed? apt-get install bats)" >&2
+    failed=$((failed + 1))
+  fi
+}
+
 run_dotnet_tests
+run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" tests/container
 
 summary="$passed passed, $failed failed"
 if ((skipped > 0)); then

@@ -160,3 +160,19 @@ publish() {
   run docker run --rm -v "$CONTAINER-data:/data" --entrypoint ls "$IMAGE" /data
   [[ "$output" == *"messages.db"* ]]
 }
+
+@test "compose.yaml wires the app to a health-gated postgres and demands a password" {
+  command -v docker-compose >/dev/null || { echo "docker-compose is missing: apt-get install docker-compose" >&2; return 1; }
+  cd "$REPO"
+  run env POSTGRES_PASSWORD=example docker-compose -f compose.yaml config
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"condition: service_healthy"* ]]
+  [[ "$output" == *"POSTGRES_HOST: postgres"* ]]
+  [[ "$output" == *"5002"* ]]
+  # From a folder without a .env file, as on a fresh clone.
+  cp compose.yaml "$BATS_TEST_TMPDIR/compose.yaml"
+  cd "$BATS_TEST_TMPDIR"
+  run env -u POSTGRES_PASSWORD docker-compose -f compose.yaml config
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"set POSTGRES_PASSWORD in .env"* ]]
+}

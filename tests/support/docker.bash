@@ -14,8 +14,8 @@ ensure_docker() {
     return 1
   fi
   nohup dockerd >/var/tmp/message-server-dockerd.log 2>&1 &
-  local attempt
-  for attempt in $(seq 1 60); do
+  local _
+  for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 0.5
   done
@@ -97,8 +97,8 @@ psql_query() {
 
 # Waits until a URL answers 200, up to $2 seconds (default 30).
 wait_for_http() {
-  local url=$1 seconds=${2:-30} attempt
-  for attempt in $(seq 1 $((seconds * 4))); do
+  local url=$1 seconds=${2:-30} _
+  for _ in $(seq 1 $((seconds * 4))); do
     curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
     sleep 0.25
   done
