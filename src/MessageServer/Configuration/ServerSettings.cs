@@ -13,6 +13,15 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     /// <summary>Events queued per stream subscriber before it counts as too slow and is cut off.</summary>
     public int StreamSubscriberBuffer { get; init; } = 1000;
 
+    /// <summary>
+    /// Let another process (the next version, during a deploy) listen on the same PORT at the same time
+    /// (SO_REUSEPORT), so the switch between versions drops no connection.
+    /// </summary>
+    public bool ReusePort { get; init; }
+
+    /// <summary>A second port, on loopback only, that reaches this instance alone: the deploy's health gate.</summary>
+    public int? InstancePort { get; init; }
+
     public const int DefaultPort = 5002;
     public const string DefaultSqlitePath = "data/messages.db";
 
@@ -35,13 +44,32 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var heartbeatSeconds = ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems);
         var subscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems);
 
+        var reusePort = ParseBoolean(Read("REUSE_PORT"), "REUSE_PORT", problems);
+        int? instancePort = Read("INSTANCE_PORT") is { } instance ? ParsePort(instance, "INSTANCE_PORT", 0, allowZero: false, problems) : null;
+
         settings = new ServerSettings(port, postgres, sqlitePath, version)
         {
             StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
             StreamSubscriberBuffer = subscriberBuffer,
+            ReusePort = reusePort,
+            InstancePort = instancePort,
         };
         errors = problems;
         return problems.Count == 0;
+    }
+
+    internal static bool ParseBoolean(string? value, string name, List<string> problems)
+    {
+        switch (value?.ToLowerInvariant())
+        {
+            case null or "false" or "0" or "no" or "off":
+                return false;
+            case "true" or "1" or "yes" or "on":
+                return true;
+            default:
+                problems.Add($"{name} must be true or false, got '{value}'.");
+                return false;
+        }
     }
 
     internal static int ParsePort(string? value, string name, int fallback, bool allowZero, List<string> problems) =>

@@ -12,7 +12,8 @@ public static class HealthProbe
 
     public static async Task<int> RunAsync(ServerSettings settings)
     {
-        var port = settings.Port == 0 ? ServerSettings.DefaultPort : settings.Port;
+        // INSTANCE_PORT reaches this process alone even when another version shares PORT during a deploy.
+        var port = settings.InstancePort ?? (settings.Port == 0 ? ServerSettings.DefaultPort : settings.Port);
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
         try
         {

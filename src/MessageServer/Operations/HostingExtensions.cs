@@ -14,8 +14,16 @@ public static class HostingExtensions
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.ListenAnyIP(settings.Port);
+            if (settings.InstancePort is { } instancePort)
+            {
+                kestrel.ListenLocalhost(instancePort);
+            }
             kestrel.AddServerHeader = false;
         });
+        if (settings.ReusePort)
+        {
+            builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = ReusePortListener.CreateBoundSocket(settings.Port));
+        }
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.ConfigureHttpJsonOptions(json =>
         {

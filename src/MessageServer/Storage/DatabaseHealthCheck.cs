@@ -3,7 +3,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace MessageServer.Storage;
 
 /// <summary>Ready means: the schema is migrated and the database answers now.</summary>
-public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state) : IHealthCheck
+public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state, IServiceProvider services) : IHealthCheck
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(3);
 
@@ -17,9 +17,14 @@ public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state
         timeout.CancelAfter(PingTimeout);
         try
         {
-            return await store.PingAsync(timeout.Token)
-                ? HealthCheckResult.Healthy("the database answers")
-                : HealthCheckResult.Unhealthy("the database gave an unexpected answer");
+            if (!await store.PingAsync(timeout.Token))
+            {
+                return HealthCheckResult.Unhealthy("the database gave an unexpected answer");
+            }
+            // With PostgreSQL, live delivery needs the change feed's LISTEN connection too.
+            return services.GetService<Postgres.PostgresChangeFeed>() is { IsListening: false }
+                ? HealthCheckResult.Unhealthy("the change feed is not listening yet (see the server log)")
+                : HealthCheckResult.Healthy("the database answers");
         }
         catch (Exception exception) when (DatabaseUnavailable.IsUnavailable(exception) || exception is OperationCanceledException)
         {

@@ -16,7 +16,8 @@ public static class StorageExtensions
             services.AddSingleton(_ => NpgsqlDataSource.Create(postgres.ConnectionString));
             services.AddSingleton<PostgresMessageStore>();
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<PostgresMessageStore>());
-            services.AddHostedService<PostgresChangeFeed>();
+            services.AddSingleton<PostgresChangeFeed>();
+            services.AddHostedService(provider => provider.GetRequiredService<PostgresChangeFeed>());
         }
         else
         {

@@ -33,7 +33,9 @@ public static class ServerProcess
         environment["PORT"] = port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // The content root is the working directory, as in the container's WORKDIR: there the page's wwwroot is.
         var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment, AppContext.BaseDirectory);
-        var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"));
+        // With INSTANCE_PORT, readiness is asked there: PORT may be shared with another process.
+        var readyPort = settings.TryGetValue("INSTANCE_PORT", out var instancePort) && instancePort is not null ? instancePort : environment["PORT"];
+        var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{readyPort}/ready"));
         await server.WaitUntilReadyAsync();
         return server;
     }
@@ -45,9 +47,12 @@ public sealed class RunningServer : IAsyncDisposable
     private readonly Process process;
     private readonly System.Text.StringBuilder output = new();
 
-    public RunningServer(Process process, Uri baseAddress)
+    private readonly Uri readyAddress;
+
+    public RunningServer(Process process, Uri baseAddress, Uri readyAddress)
     {
         this.process = process;
+        this.readyAddress = readyAddress;
         BaseAddress = baseAddress;
         Client = new HttpClient { BaseAddress = baseAddress };
         process.OutputDataReceived += (_, line) => { lock (output) { output.AppendLine(line.Data); } };
@@ -73,7 +78,7 @@ public sealed class RunningServer : IAsyncDisposable
             Assert.False(process.HasExited, $"The server exited early:\n{Output}");
             try
             {
-                using var response = await Client.GetAsync("/ready");
+                using var response = await Client.GetAsync(readyAddress);
                 if (response.IsSuccessStatusCode)
                 {
                     return;

@@ -21,6 +21,11 @@ public sealed class PostgresChangeFeed(
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
 
     // null means "catch up": replay from the store what active topics may have missed.
+    private volatile bool listening;
+
+    /// <summary>False while the LISTEN connection is down: live delivery is then late, so the instance is not ready.</summary>
+    public bool IsListening => listening;
+
     private readonly Channel<string?> work = Channel.CreateUnbounded<string?>(new UnboundedChannelOptions { SingleReader = true });
     private readonly string listenerConnectionString = new NpgsqlConnectionStringBuilder(settings.Postgres!.ConnectionString)
     {
@@ -58,6 +63,7 @@ public sealed class PostgresChangeFeed(
                 }
                 // Also on the first connection: a subscriber may have joined just before LISTEN took effect.
                 work.Writer.TryWrite(null);
+                listening = true;
                 everConnected = true;
                 delay = TimeSpan.FromMilliseconds(200);
                 while (true)
@@ -72,6 +78,7 @@ public sealed class PostgresChangeFeed(
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
+                listening = false;
                 logger.LogWarning("Change feed lost its database connection ({Reason}); reconnecting in {Milliseconds} ms", exception.Message, delay.TotalMilliseconds);
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
