@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the container and deploy tests: a Docker engine, the base images (real or offline stand-ins),
 # and a PostgreSQL that containers can reach (the local stand-in for RDS).
 
@@ -92,7 +93,8 @@ stop_container_postgres() {
 }
 
 psql_query() {
-  runuser -u postgres -- psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -d "${2:-postgres}" -Atqc "$1"
+  # From /, which the postgres user can enter whatever the caller's working directory.
+  (cd / && runuser -u postgres -- psql -h "$PG_DIR" -p "$PG_PORT" -U postgres -d "${2:-postgres}" -Atqc "$1")
 }
 
 # Waits until a URL answers 200, up to $2 seconds (default 30).

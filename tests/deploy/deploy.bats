@@ -1,0 +1,242 @@
+#!/usr/bin/env bats
+# ./deploy.sh end to end against a local EC2 stand-in: sshd on loopback with ec2-user, the Docker engine,
+# a PostgreSQL standing in for RDS, and the offline base images. The tests run in order and share one host.
+
+setup_file() {
+  REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+  export REPO
+  source "$BATS_TEST_DIRNAME/../support/docker.bash"
+  source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
+  ensure_docker
+  ensure_base_images "$REPO"
+  start_container_postgres
+  start_ec2_host
+  reset_ec2_host
+
+  # The laptop: a copy of the working tree in its own git repository, so releases get a git sha.
+  export WORKTREE="$BATS_FILE_TMPDIR/laptop"
+  mkdir -p "$WORKTREE"
+  git -C "$REPO" ls-files -co --exclude-standard -z | tar -C "$REPO" --null -T - -c | tar -C "$WORKTREE" -x
+  git -C "$WORKTREE" init -q
+  git -C "$WORKTREE" add -A
+  git -C "$WORKTREE" -c user.name=test -c user.email=test@example.com commit -qm "release one"
+
+  # The container shares the host's network, so the RDS stand-in is at 127.0.0.1.
+  install -m 600 /dev/null "$WORKTREE/.env.production"
+  cat >"$WORKTREE/.env.production" <<ENV
+POSTGRES_HOST=127.0.0.1
+POSTGRES_PORT=$PG_PORT
+POSTGRES_USER=postgres
+POSTGRES_PASSWORD=$PG_PASSWORD
+POSTGRES_SSLMODE=disable
+ENV
+  export DEPLOY_HOST=127.0.0.1 DEPLOY_USER=ec2-user DEPLOY_SSH_PORT="$SSH_PORT" DEPLOY_SSH_KEY="$SSH_KEY"
+  export DEPLOY_KNOWN_HOSTS="$BATS_FILE_TMPDIR/known_hosts"
+  export APP_PORT
+  APP_PORT=$(free_port)
+  export OUTPUTS="$BATS_FILE_TMPDIR/all-deploy-output.log"
+  : >"$OUTPUTS"
+}
+
+teardown_file() {
+  source "$BATS_TEST_DIRNAME/../support/docker.bash"
+  source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
+  reset_ec2_host
+  stop_ec2_host
+  stop_container_postgres
+}
+
+setup() {
+  source "$BATS_TEST_DIRNAME/../support/docker.bash"
+  BASE="http://127.0.0.1:$APP_PORT"
+  cd "$WORKTREE"
+}
+
+# Runs ./deploy.sh in the laptop copy and keeps all it printed, for the secrets check.
+deploy() {
+  run ./deploy.sh "$@"
+  printf '%s\n' "$output" >>"$OUTPUTS"
+}
+
+serving_version() {
+  curl -fsS --max-time 3 "$BASE/health" | sed -E 's/.*"version":"([^"]*)".*/\1/'
+}
+
+commit_change() {
+  echo "// $1" >>src/MessageServer/Program.cs
+  git -c user.name=test -c user.email=test@example.com commit -qam "$1"
+}
+
+@test "the first deploy bootstraps the host, records its key and serves a round trip into PostgreSQL" {
+  deploy
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"First connection to [127.0.0.1]:$SSH_PORT"* ]]
+  [[ "$output" == *"Recorded host key: "*"SHA256:"* ]]
+  [[ "$output" == *"Deployed "*"http://127.0.0.1:$APP_PORT"* ]]
+  run curl -fsS "$BASE/ready"
+  [ "$status" -eq 0 ]
+  run curl -fsS -X POST "$BASE/api/topics/deployed/messages" -H 'Content-Type: text/plain' --data-binary "via the deployed container"
+  [ "$status" -eq 0 ]
+  run psql_query "SELECT text FROM messages WHERE topic = 'deployed'"
+  [ "$output" = "via the deployed container" ]
+  [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}' message-server)" = "unless-stopped true [ALL]" ]
+  serving_version >"$BATS_FILE_TMPDIR/first-version"
+}
+
+@test "a code change deployed under continuous load serves the new version with zero failed requests" {
+  local before after load_log="$BATS_FILE_TMPDIR/load.log" total failed loaders=() client
+  before=$(serving_version)
+  commit_change "release two"
+  # Keep-alive HTTP load for the whole deploy: four clients, each reusing its connection, 100 requests/s each.
+  for client in 1 2 3 4; do
+    curl --rate 100/s -sS -w '\n%{http_code}\n' "$BASE/health?client=$client&n=[1-1000000]" >"$load_log.$client" 2>/dev/null &
+    loaders+=($!)
+  done
+  sleep 1
+  deploy
+  sleep 1
+  kill "${loaders[@]}" 2>/dev/null || true
+  wait "${loaders[@]}" 2>/dev/null || true
+  cat "$load_log".* >"$load_log"
+  echo "$output"
+  [ "$status" -eq 0 ]
+
+  after=$(serving_version)
+  [ "$after" != "$before" ]
+  [[ "$after" == *"-$(git rev-parse --short=7 HEAD)" ]]
+  total=$(grep -cE '^[0-9]{3}$' "$load_log")
+  failed=$(grep -E '^[0-9]{3}$' "$load_log" | grep -vc '^200$' || true)
+  echo "# load during the switch: $total requests, $failed failed" >&3
+  [ "$total" -gt 1000 ]
+  [ "$failed" -eq 0 ]
+  # The load spanned the switch: it was answered by both versions.
+  grep -qF "\"version\":\"$before\"" "$load_log"
+  grep -qF "\"version\":\"$after\"" "$load_log"
+}
+
+@test "a build that fails leaves the serving version untouched and exits non-zero" {
+  local before
+  before=$(serving_version)
+  echo "this is not C#" >>src/MessageServer/Program.cs
+  git -c user.name=test -c user.email=test@example.com commit -qam "broken"
+  deploy
+  git reset -q --hard HEAD~1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"the image did not build"* ]]
+  [[ "$output" == *"was not touched"* ]]
+  [ "$(serving_version)" = "$before" ]
+}
+
+@test "a version that never becomes ready is removed, its log is shown, and the old one keeps serving" {
+  local before
+  before=$(serving_version)
+  commit_change "never ready"
+  sed -i "s/^POSTGRES_PORT=.*/POSTGRES_PORT=1/" .env.production
+  DEPLOY_READY_TIMEOUT=8 deploy
+  sed -i "s/^POSTGRES_PORT=.*/POSTGRES_PORT=$PG_PORT/" .env.production
+  git reset -q --hard HEAD~1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"did not become ready within 8s"* ]]
+  [[ "$output" == *"last log lines"* ]]
+  [[ "$output" == *"Database is not ready yet"* ]]
+  [ "$(serving_version)" = "$before" ]
+  run docker container inspect message-server-next
+  [ "$status" -ne 0 ]
+}
+
+@test "rollback switches back to the previous version, and status and logs tell the truth" {
+  local first current
+  first=$(cat "$BATS_FILE_TMPDIR/first-version")
+  current=$(serving_version)
+  deploy rollback
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(serving_version)" = "$first" ]
+
+  deploy status
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Serving:    $first"* ]]
+  [[ "$output" == *"running since"* ]]
+  [[ "$output" == *"$current"* ]]
+  [[ "$output" == *'"status":"ready"'* ]]
+  [[ "$output" == *"Lock:       free"* ]]
+
+  deploy logs
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"message-server $first listening on port $APP_PORT"* ]]
+}
+
+@test "exec runs a command in the serving container" {
+  deploy exec -- dotnet MessageServer.dll healthcheck
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"healthcheck: 200"* ]]
+}
+
+@test "a second deploy while one runs is refused by the lock, naming the holder and the release command" {
+  commit_change "concurrent"
+  ./deploy.sh >"$BATS_FILE_TMPDIR/first-deploy.log" 2>&1 &
+  local first=$!
+  local _
+  for _ in $(seq 1 240); do
+    [ -d /home/ec2-user/message-server/lock ] && break
+    sleep 0.25
+  done
+  [ -d /home/ec2-user/message-server/lock ]
+  deploy
+  wait "$first"
+  local first_status=$?
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"the host is locked by"*"still running"* ]]
+  [[ "$output" == *"./deploy.sh unlock"* ]]
+  [ "$first_status" -eq 0 ]
+}
+
+@test "a stale lock left by a killed deploy is reported and released with ./deploy.sh unlock" {
+  install -d -o ec2-user -g ec2-user /home/ec2-user/message-server/lock
+  printf 'holder=gone@laptop\nversion=lost\nstarted=2026-01-01T00:00:00Z\npid=999999\n' >/home/ec2-user/message-server/lock/info
+  deploy
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"gone@laptop deploying lost"*"STALE"* ]]
+  [[ "$output" == *"./deploy.sh unlock"* ]]
+  deploy unlock
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Releasing the lock held by gone@laptop"* ]]
+  [ ! -d /home/ec2-user/message-server/lock ]
+}
+
+@test "the password appears in no deploy output and no process command line, and the host's env files are 0600" {
+  [ -s "$OUTPUTS" ]
+  run grep -cF -f <(printf '%s\n' "$PG_PASSWORD") "$OUTPUTS"
+  [ "$output" = "0" ]
+  local cmdline found=0
+  for cmdline in /proc/[0-9]*/cmdline; do
+    if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF -f <(printf '%s\n' "$PG_PASSWORD"); then
+      found=$((found + 1))
+    fi
+  done
+  [ "$found" -eq 0 ]
+  local files
+  files=$(find /home/ec2-user/message-server/env -name '*.env')
+  [ -n "$files" ]
+  for file in $files; do
+    [ "$(stat -c '%a %U' "$file")" = "600 ec2-user" ]
+  done
+  [ "$(stat -c '%a' /home/ec2-user/message-server/env)" = "700" ]
+}
+
+@test "a changed host key stops the deploy with an explanation" {
+  local known="$BATS_FILE_TMPDIR/changed_known_hosts"
+  ssh-keygen -q -t ed25519 -N '' -f "$BATS_FILE_TMPDIR/impostor"
+  echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$BATS_FILE_TMPDIR/impostor.pub")" >"$known"
+  DEPLOY_KNOWN_HOSTS="$known" deploy status
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"differs from the one recorded"* ]]
+  [[ "$output" == *"ssh-keygen -R"* ]]
+}

@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# A local stand-in for an EC2 host: a private sshd on a loopback port, the user ec2-user (key-only, in the
+# docker group, passwordless sudo) and a key pair made for the test run.
+
+readonly EC2_USER=ec2-user
+
+# Starts the stand-in; sets SSH_DIR, SSH_PORT, SSH_KEY and SSH_PID.
+start_ec2_host() {
+  local config
+  if [[ ! -x /usr/sbin/sshd ]]; then
+    echo "OpenSSH server is missing: apt-get install openssh-server sudo" >&2
+    return 1
+  fi
+  if ! id "$EC2_USER" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash --groups docker "$EC2_USER"
+  fi
+  usermod -aG docker "$EC2_USER"
+  echo "$EC2_USER ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/90-message-server-test
+  chmod 440 /etc/sudoers.d/90-message-server-test
+  # The user's docker must find the same client as root's (some machines keep it in /usr/local/bin).
+  SSH_DIR=$(mktemp -d /tmp/ms-ssh-XXXXXX)
+  chmod 755 "$SSH_DIR"
+  SSH_PORT=$(free_port)
+  SSH_KEY="$SSH_DIR/id_ed25519"
+  ssh-keygen -q -t ed25519 -N '' -C message-server-test -f "$SSH_KEY"
+  ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_key"
+  install -d -m 700 -o "$EC2_USER" -g "$EC2_USER" "/home/$EC2_USER/.ssh"
+  install -m 600 -o "$EC2_USER" -g "$EC2_USER" "$SSH_KEY.pub" "/home/$EC2_USER/.ssh/authorized_keys"
+  config="$SSH_DIR/sshd_config"
+  cat >"$config" <<CONFIG
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $SSH_DIR/host_key
+PidFile $SSH_DIR/sshd.pid
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowUsers $EC2_USER
+UsePAM yes
+StrictModes yes
+Subsystem sftp /usr/lib/openssh/sftp-server
+CONFIG
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -f "$config" -E "$SSH_DIR/sshd.log"
+  local _
+  for _ in $(seq 1 40); do
+    [[ -s "$SSH_DIR/sshd.pid" ]] && (: </dev/tcp/127.0.0.1/"$SSH_PORT") 2>/dev/null && break
+    sleep 0.25
+  done
+  SSH_PID=$(cat "$SSH_DIR/sshd.pid")
+  export SSH_DIR SSH_PORT SSH_KEY SSH_PID
+}
+
+stop_ec2_host() {
+  if [[ -n "${SSH_PID:-}" ]]; then
+    kill "$SSH_PID" 2>/dev/null || true
+  fi
+  if [[ -n "${SSH_DIR:-}" ]]; then
+    rm -rf "$SSH_DIR"
+  fi
+  rm -f /etc/sudoers.d/90-message-server-test
+}
+
+# Removes what earlier deploys left on the stand-in host: containers, images, the deploy folder.
+reset_ec2_host() {
+  docker rm -f message-server message-server-next >/dev/null 2>&1 || true
+  docker volume rm message-server-data >/dev/null 2>&1 || true
+  docker images message-server --format '{{.Repository}}:{{.Tag}}' | grep -E ':[0-9]{8}T' | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  rm -rf "/home/$EC2_USER/message-server"
+}
