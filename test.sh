@@ -37,7 +37,8 @@ run_dotnet_tests() {
 run_bats_tests() {
   local name=$1 folder=$2 log="$log_dir/$1.log"
   echo "==> $name"
-  bats --tap "$folder" 2>&1 | tee "$log" || true
+  # shellcheck disable=SC2086 # a suite may name several folders and files
+  bats --tap $folder 2>&1 | tee "$log" || true
   passed=$((passed + $(grep -E '^ok [0-9]+' "$log" | grep -vc '# skip' || true)))
   skipped=$((skipped + $(grep -cE '^ok [0-9]+ .*# skip' "$log" || true)))
   failed=$((failed + $(grep -cE '^not ok [0-9]+' "$log" || true)))
@@ -48,7 +49,9 @@ run_bats_tests() {
 }
 
 run_dotnet_tests
+run_bats_tests "shell checks (shellcheck, deploy.sh unit tests)" "tests/shell tests/deploy/lib.bats tests/deploy/cli.bats"
 run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" tests/container
+run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in)" tests/deploy/deploy.bats
 
 summary="$passed passed, $failed failed"
 if ((skipped > 0)); then

@@ -81,8 +81,8 @@ publish() {
 }
 
 @test "the HEALTHCHECK, run by the app binary itself, reports healthy" {
-  local attempt health=""
-  for attempt in $(seq 1 60); do
+  local _ health=""
+  for _ in $(seq 1 60); do
     health=$(docker inspect -f '{{.State.Health.Status}}' "$CONTAINER")
     [ "$health" = "healthy" ] && break
     sleep 0.5

@@ -49,7 +49,7 @@ teardown_file() {
 setup() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   BASE="http://127.0.0.1:$APP_PORT"
-  cd "$WORKTREE"
+  cd "$WORKTREE" || return 1
 }
 
 # Runs ./deploy.sh in the laptop copy and keeps all it printed, for the secrets check.
