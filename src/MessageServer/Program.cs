@@ -16,12 +16,16 @@ if (args is [HealthProbe.Command, ..])
 }
 
 builder.AddServerHosting(settings);
+builder.AddObservability(settings);
 builder.Services.AddMessageStorage(settings);
+builder.Services.AddRetention();
 
 var app = builder.Build();
+app.UseObservability(settings);
 app.UseServerPipeline();
 app.MapHealthApi();
 app.MapMessagesApi();
 app.MapStreamApi();
+app.MapObservability(settings);
 await app.RunAsync();
 return 0;

@@ -22,6 +22,18 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     /// <summary>A second port, on loopback only, that reaches this instance alone: the deploy's health gate.</summary>
     public int? InstancePort { get; init; }
 
+    /// <summary>Whether /metrics is served at all (METRICS=off turns it off).</summary>
+    public bool MetricsEnabled { get; init; } = true;
+
+    /// <summary>When set, /metrics is served on this port only, e.g. one the security group keeps private.</summary>
+    public int? MetricsPort { get; init; }
+
+    /// <summary>One JSON object per log line (LOG_FORMAT=json, for CloudWatch) instead of human-readable text.</summary>
+    public bool JsonLogs { get; init; }
+
+    /// <summary>What the retention job removes; both parts are off by default.</summary>
+    public RetentionPolicy Retention { get; init; } = new(null, null, TimeSpan.FromMinutes(5));
+
     public const int DefaultPort = 5002;
     public const string DefaultSqlitePath = "data/messages.db";
 
@@ -47,8 +59,27 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var reusePort = ParseBoolean(Read("REUSE_PORT"), "REUSE_PORT", problems);
         int? instancePort = Read("INSTANCE_PORT") is { } instance ? ParsePort(instance, "INSTANCE_PORT", 0, allowZero: false, problems) : null;
 
+        var metrics = Read("METRICS")?.ToLowerInvariant() ?? "on";
+        if (metrics is not ("on" or "off"))
+        {
+            problems.Add($"METRICS must be on or off, got '{metrics}'.");
+        }
+        int? metricsPort = Read("METRICS_PORT") is { } metricsPortText ? ParsePort(metricsPortText, "METRICS_PORT", 0, allowZero: false, problems) : null;
+        var logFormat = Read("LOG_FORMAT")?.ToLowerInvariant() ?? "text";
+        if (logFormat is not ("text" or "json"))
+        {
+            problems.Add($"LOG_FORMAT must be text or json, got '{logFormat}'.");
+        }
+        int? retentionDays = Read("RETENTION_DAYS") is { } days ? ParseNumber(days, "RETENTION_DAYS", 0, 1, 36500, problems) : null;
+        int? retentionMax = Read("RETENTION_MAX_PER_TOPIC") is { } max ? ParseNumber(max, "RETENTION_MAX_PER_TOPIC", 0, 1, int.MaxValue, problems) : null;
+        var retentionInterval = ParseNumber(Read("RETENTION_INTERVAL_SECONDS"), "RETENTION_INTERVAL_SECONDS", 300, 1, 86400, problems);
+
         settings = new ServerSettings(port, postgres, sqlitePath, version)
         {
+            MetricsEnabled = metrics != "off",
+            MetricsPort = metricsPort,
+            JsonLogs = logFormat == "json",
+            Retention = new RetentionPolicy(retentionDays, retentionMax, TimeSpan.FromSeconds(retentionInterval)),
             StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
             StreamSubscriberBuffer = subscriberBuffer,
             ReusePort = reusePort,
@@ -94,6 +125,16 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var informational = typeof(ServerSettings).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         return informational ?? "unknown";
     }
+}
+
+/// <summary>Messages older than <see cref="Days"/>, and beyond the newest <see cref="MaxPerTopic"/> of a topic, are removed.</summary>
+public sealed record RetentionPolicy(int? Days, int? MaxPerTopic, TimeSpan Interval)
+{
+    public bool Enabled => Days is not null || MaxPerTopic is not null;
+
+    public string Describe() => Enabled
+        ? string.Join(" and ", new[] { Days is { } d ? $"older than {d} days" : null, MaxPerTopic is { } m ? $"beyond {m} per topic" : null }.Where(p => p is not null))
+        : "off";
 }
 
 public sealed record PostgresSettings(

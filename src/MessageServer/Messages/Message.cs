@@ -15,6 +15,9 @@ public sealed record Message(
 /// <summary>A message as a client submitted it, already checked against the input rules.</summary>
 public sealed record NewMessage(string Topic, string Author, string Text);
 
+/// <summary>The JSON body of a publish (documentation of the contract; the reader checks each field itself).</summary>
+public sealed record PublishRequest(string Text, string? Author);
+
 public sealed record MessageList(IReadOnlyList<Message> Messages);
 
 public sealed record TopicSummary(

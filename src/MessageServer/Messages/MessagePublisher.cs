@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using MessageServer.Operations;
 using MessageServer.Storage;
 
 namespace MessageServer.Messages;
@@ -51,10 +52,13 @@ public sealed class MessagePublisher : IAsyncDisposable
                 {
                     batch[i].Stored.TrySetResult(stored[i]);
                 }
+                ServerMetrics.MessagesPublished.Inc(batch.Count);
+                ServerMetrics.PublishBatchSize.Observe(batch.Count);
             }
             catch (Exception exception)
             {
                 logger.LogWarning("Could not store a batch of {Count} messages: {Reason}", batch.Count, exception.Message);
+                ServerMetrics.DatabaseErrors.WithLabels("publish").Inc();
                 batch.ForEach(p => p.Stored.TrySetException(exception));
             }
             batch.Clear();

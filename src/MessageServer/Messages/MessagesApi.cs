@@ -15,13 +15,26 @@ public static class MessagesApi
 {
     public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>();
+        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems();
 
-        api.MapPost("/topics/{topic}/messages", Publish).WithName("PublishMessage").WithSummary("Publish a message to a topic");
-        api.MapGet("/topics/{topic}/messages", ListMessages).WithName("ListMessages").WithSummary("Read a page of a topic's messages");
-        api.MapGet("/topics", ListTopics).WithName("ListTopics").WithSummary("List topics");
-        api.MapGet("/messages/{id}", GetMessage).WithName("GetMessage").WithSummary("Read one message");
-        api.MapDelete("/messages/{id}", DeleteMessage).WithName("DeleteMessage").WithSummary("Delete one message");
+        api.MapPost("/topics/{topic}/messages", Publish)
+            .WithName("PublishMessage")
+            .WithSummary("Publish a message to a topic")
+            .WithDescription("The body is JSON {\"text\", \"author\"} or text/plain (the text; author in X-Author). 201 is sent only after the message is committed.")
+            .Accepts<PublishRequest>("application/json", "text/plain")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        api.MapGet("/topics/{topic}/messages", ListMessages)
+            .WithName("ListMessages")
+            .WithSummary("Read a page of a topic's messages, in ascending id order")
+            .WithDescription("No cursor: the latest `limit` (1..200, default 50). `after`: the first `limit` above that id. `before`: the last `limit` below it.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        api.MapGet("/topics", ListTopics).WithName("ListTopics").WithSummary("List topics with their message count and last message time");
+        api.MapGet("/messages/{id}", GetMessage)
+            .WithName("GetMessage").WithSummary("Read one message").ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapDelete("/messages/{id}", DeleteMessage)
+            .WithName("DeleteMessage").WithSummary("Delete one message").ProducesProblem(StatusCodes.Status404NotFound);
         return routes;
     }
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 using MessageServer.Configuration;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace MessageServer.Operations;
@@ -15,17 +15,21 @@ public static class HealthApi
     {
         routes.MapGet("/health", (ServerSettings settings) => TypedResults.Ok(new LivenessStatus("ok", settings.Version)))
             .WithName("Health").WithSummary("Liveness and version");
-        routes.MapHealthChecks("/ready", new HealthCheckOptions { ResponseWriter = WriteReadiness })
-            .WithName("Ready").WithSummary("Readiness: the database answers and is migrated");
+        routes.MapGet("/ready", Ready)
+            .WithName("Ready").WithSummary("Readiness: the database answers and is migrated")
+            .Produces<ReadinessStatus>(StatusCodes.Status503ServiceUnavailable);
         return routes;
     }
 
-    private static Task WriteReadiness(HttpContext context, HealthReport report)
+    public static async Task<Results<Ok<ReadinessStatus>, JsonHttpResult<ReadinessStatus>>> Ready(
+        HealthCheckService health, HttpContext context, CancellationToken cancellationToken)
     {
+        var report = await health.CheckHealthAsync(cancellationToken);
         context.Response.Headers.CacheControl = "no-store";
         var reason = string.Join("; ", report.Entries.Values.Select(entry => entry.Description));
-        var status = new ReadinessStatus(report.Status == HealthStatus.Healthy ? "ready" : "unavailable", reason);
-        return context.Response.WriteAsJsonAsync(status, OperationsJsonContext.Default.ReadinessStatus);
+        return report.Status == HealthStatus.Healthy
+            ? TypedResults.Ok(new ReadinessStatus("ready", reason))
+            : TypedResults.Json(new ReadinessStatus("unavailable", reason), statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 }
 

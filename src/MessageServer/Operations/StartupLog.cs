@@ -7,7 +7,10 @@ public sealed class StartupLog(ServerSettings settings, ILogger<StartupLog> logg
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        logger.LogInformation("message-server {Version} listening on port {Port}, storage {Storage}", settings.Version, settings.Port, settings.StorageDescription);
+        logger.LogInformation(
+            "message-server {Version} listening on port {Port}, storage {Storage}, auth {AuthMode}, metrics {Metrics}, retention {Retention}",
+            settings.Version, settings.Port, settings.StorageDescription, "open (anyone who reaches the port may read and write)",
+            settings.MetricsEnabled ? settings.MetricsPort is { } port ? $"on port {port}" : "on" : "off", settings.Retention.Describe());
         return Task.CompletedTask;
     }
 

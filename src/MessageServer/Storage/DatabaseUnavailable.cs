@@ -34,6 +34,7 @@ public sealed class DatabaseUnavailable(ILogger<DatabaseUnavailable> logger) : I
         {
             return false;
         }
+        Operations.ServerMetrics.DatabaseErrors.WithLabels("request").Inc();
         logger.LogWarning("Database unavailable for {Method} {Path}: {Reason}", httpContext.Request.Method, httpContext.Request.Path, exception.Message);
         await Problem(httpContext, "The database is not answering right now; try again shortly.").ExecuteAsync(httpContext);
         return true;

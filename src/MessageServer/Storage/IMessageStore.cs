@@ -30,6 +30,12 @@ public interface IMessageStore
     Task<bool> DeleteAsync(long id, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes up to <paramref name="limit"/> messages the policy no longer keeps (each announced as deleted to
+    /// live subscribers) and returns how many, or null when another instance is applying retention right now.
+    /// </summary>
+    Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -6,3 +6,10 @@ public sealed class RequireMigratedDatabase(DatabaseState state) : IEndpointFilt
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
         state.IsMigrated ? next(context) : ValueTask.FromResult<object?>(DatabaseUnavailable.Problem(context.HttpContext, DatabaseUnavailable.NotMigratedDetail));
 }
+
+public static class DatabaseProblemsConvention
+{
+    /// <summary>Documents the 503 (with Retry-After) every database-backed endpoint may answer.</summary>
+    public static RouteGroupBuilder WithDatabaseProblems(this RouteGroupBuilder group) =>
+        group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+}

@@ -24,10 +24,13 @@ public static class StreamApi
 
     public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>()
+        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems()
             .MapGet("/topics/{topic}/stream", Stream)
             .WithName("StreamTopic")
-            .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after");
+            .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after")
+            .WithDescription("Each message is an event `id: <id>`, `event: message`, `data: <message JSON>`; deletions are `event: deleted` with `data: {\"id\": N}`. Comment heartbeats keep idle streams open.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return routes;
     }
 

@@ -79,6 +79,7 @@ public sealed class PostgresChangeFeed(
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
                 listening = false;
+                Operations.ServerMetrics.DatabaseErrors.WithLabels("change_feed").Inc();
                 logger.LogWarning("Change feed lost its database connection ({Reason}); reconnecting in {Milliseconds} ms", exception.Message, delay.TotalMilliseconds);
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));

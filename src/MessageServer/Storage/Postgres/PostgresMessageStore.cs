@@ -6,8 +6,9 @@ namespace MessageServer.Storage.Postgres;
 
 public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory) : IMessageStore
 {
-    // Any constant works; it only has to differ from the per-topic keys, which are 64-bit hashes.
+    // Any constants work; they only have to differ from the per-topic keys, which are 64-bit hashes.
     private const long MigrationLockKey = 0x6d65_7373_6167_6573;
+    private const long RetentionLockKey = 0x7265_7465_6e74_696f;
 
     /// <summary>The NOTIFY channel every instance listens on for stored and deleted messages.</summary>
     public const string ChangeChannel = "message_events";
@@ -131,6 +132,42 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             topics.Add(new TopicSummary(reader.GetString(0), reader.GetInt64(1), reader.GetFieldValue<DateTime>(2)));
         }
         return topics;
+    }
+
+    public async Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // One instance at a time: the others skip this round instead of queueing behind it.
+        await using (var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
+        {
+            tryLock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = RetentionLockKey });
+            if (await tryLock.ExecuteScalarAsync(cancellationToken) is not true)
+            {
+                return null;
+            }
+        }
+        var doomed = new List<string>();
+        if (olderThan is not null)
+        {
+            doomed.Add("SELECT id FROM messages WHERE created_at < $1");
+        }
+        if (maxPerTopic is not null)
+        {
+            doomed.Add("SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic ORDER BY id DESC) AS newer FROM messages) ranked WHERE newer > $2");
+        }
+        await using var delete = new NpgsqlCommand(
+            $"""
+            WITH doomed AS ({string.Join(" UNION ", doomed)} LIMIT $3),
+                 deleted AS (DELETE FROM messages USING doomed WHERE messages.id = doomed.id RETURNING messages.id, messages.topic)
+            SELECT count(pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic)) FROM deleted
+            """, connection, transaction);
+        delete.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = olderThan ?? DateTime.MinValue.ToUniversalTime() });
+        delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = maxPerTopic ?? int.MaxValue });
+        delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        var deleted = (long)(await delete.ExecuteScalarAsync(cancellationToken))!;
+        await transaction.CommitAsync(cancellationToken);
+        return (int)deleted;
     }
 
     /// <summary>A stable 64-bit key per topic (FNV-1a over UTF-16), the same on every instance and version.</summary>

@@ -137,6 +137,38 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return topics;
     }
 
+    public async Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    {
+        var doomed = new List<string>();
+        if (olderThan is not null)
+        {
+            doomed.Add("SELECT id FROM messages WHERE created_at_us < $cutoff");
+        }
+        if (maxPerTopic is not null)
+        {
+            doomed.Add("SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic ORDER BY id DESC) AS newer FROM messages) WHERE newer > $max");
+        }
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var delete = new SqliteCommand(
+            $"DELETE FROM messages WHERE id IN ({string.Join(" UNION ", doomed)} LIMIT $limit) RETURNING id, topic", connection);
+        delete.Parameters.AddWithValue("$cutoff", olderThan is { } cutoff ? ToUnixMicroseconds(cutoff) : 0L);
+        delete.Parameters.AddWithValue("$max", maxPerTopic ?? int.MaxValue);
+        delete.Parameters.AddWithValue("$limit", limit);
+        var deleted = new List<(long Id, string Topic)>();
+        await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                deleted.Add((reader.GetInt64(0), reader.GetString(1)));
+            }
+        }
+        foreach (var (id, topic) in deleted)
+        {
+            Deleted?.Invoke(topic, id);
+        }
+        return deleted.Count;
+    }
+
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(connectionString);

@@ -1,0 +1,71 @@
+using MessageServer.Configuration;
+using MessageServer.Streaming;
+using Microsoft.AspNetCore.Diagnostics;
+using Prometheus;
+
+namespace MessageServer.Operations;
+
+public static class ObservabilityExtensions
+{
+    /// <summary>Log format, OpenAPI document, and the metrics listener when it has a port of its own.</summary>
+    public static WebApplicationBuilder AddObservability(this WebApplicationBuilder builder, ServerSettings settings)
+    {
+        if (settings.JsonLogs)
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddJsonConsole(json =>
+            {
+                json.UseUtcTimestamp = true;
+                json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+        if (settings is { MetricsEnabled: true, MetricsPort: { } metricsPort })
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(metricsPort));
+        }
+        builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "message-server";
+            document.Info.Version = settings.Version;
+            document.Info.Description = "Publish and read messages by topic, and watch topics live with Server-Sent Events. Errors are RFC 9457 problem+json.";
+            return Task.CompletedTask;
+        }));
+        return builder;
+    }
+
+    /// <summary>Request logging and HTTP metrics: early in the pipeline so they see every request.</summary>
+    public static WebApplication UseObservability(this WebApplication app, ServerSettings settings)
+    {
+        app.UseMiddleware<RequestLogging>();
+        if (settings.MetricsEnabled)
+        {
+            // Status codes as classes (2xx, 4xx, ...) and routes as templates keep the label sets small.
+            app.UseHttpMetrics(options => options.ReduceStatusCodeCardinality());
+        }
+        return app;
+    }
+
+    /// <summary>/metrics (Prometheus text format), /openapi/v1.json and the offline API reference at /docs.</summary>
+    public static WebApplication MapObservability(this WebApplication app, ServerSettings settings)
+    {
+        if (settings.MetricsEnabled)
+        {
+            var hub = app.Services.GetRequiredService<MessageHub>();
+            Metrics.DefaultRegistry.AddBeforeCollectCallback(() => ServerMetrics.StreamSubscribers.Set(hub.SubscriberCount));
+            var metrics = app.MapMetrics().WithName("Metrics").WithSummary("Prometheus metrics").ExcludeFromDescription();
+            if (settings.MetricsPort is { } metricsPort)
+            {
+                metrics.RequireHost($"*:{metricsPort}");
+            }
+        }
+        app.MapOpenApi().WithName("OpenApi").ExcludeFromDescription();
+        // Swagger UI's assets ship inside its package: the page works with no internet access.
+        app.UseSwaggerUI(ui =>
+        {
+            ui.RoutePrefix = "docs";
+            ui.DocumentTitle = "message-server API";
+            ui.SwaggerEndpoint("/openapi/v1.json", "message-server");
+        });
+        return app;
+    }
+}
