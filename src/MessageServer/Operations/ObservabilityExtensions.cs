@@ -1,5 +1,4 @@
 using MessageServer.Configuration;
-using MessageServer.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 using Prometheus;
 
@@ -39,6 +38,7 @@ public static class ObservabilityExtensions
         app.UseMiddleware<RequestLogging>();
         if (settings.MetricsEnabled)
         {
+            ServerMetrics.ConfigureExports();
             // Status codes as classes (2xx, 4xx, ...) and routes as templates keep the label sets small.
             app.UseHttpMetrics(options => options.ReduceStatusCodeCardinality());
         }
@@ -50,8 +50,6 @@ public static class ObservabilityExtensions
     {
         if (settings.MetricsEnabled)
         {
-            var hub = app.Services.GetRequiredService<MessageHub>();
-            Metrics.DefaultRegistry.AddBeforeCollectCallback(() => ServerMetrics.StreamSubscribers.Set(hub.SubscriberCount));
             var metrics = app.MapMetrics().WithName("Metrics").WithSummary("Prometheus metrics").ExcludeFromDescription();
             if (settings.MetricsPort is { } metricsPort)
             {

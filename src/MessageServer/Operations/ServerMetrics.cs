@@ -8,6 +8,21 @@ namespace MessageServer.Operations;
 /// </summary>
 public static class ServerMetrics
 {
+    private static int exportsConfigured;
+
+    /// <summary>
+    /// From the runtime's System.Diagnostics.Metrics, export the connection pool (Npgsql) and runtime meters
+    /// only; the rest is internal noise (e.g. QUIC counters of a server that speaks no QUIC).
+    /// </summary>
+    public static void ConfigureExports()
+    {
+        if (Interlocked.Exchange(ref exportsConfigured, 1) == 0)
+        {
+            Metrics.ConfigureMeterAdapter(adapter => adapter.InstrumentFilterPredicate =
+                instrument => instrument.Meter.Name is "Npgsql" or "System.Runtime");
+        }
+    }
+
     public static readonly Counter MessagesPublished = Metrics.CreateCounter(
         "message_server_messages_published_total", "Messages stored and acknowledged.");
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using MessageServer.Configuration;
 using MessageServer.Messages;
+using MessageServer.Operations;
 
 namespace MessageServer.Streaming;
 
@@ -23,6 +24,7 @@ public sealed class MessageHub(ServerSettings settings)
         while (!topics.GetOrAdd(topic, _ => new TopicSubscribers()).TryAdd(subscription))
         {
         }
+        ServerMetrics.StreamSubscribers.Inc();
         return subscription;
     }
 
@@ -51,7 +53,16 @@ public sealed class MessageHub(ServerSettings settings)
 
     private void Remove(Subscription subscription)
     {
-        if (topics.TryGetValue(subscription.Topic, out var subscribers) && subscribers.Remove(subscription))
+        if (!topics.TryGetValue(subscription.Topic, out var subscribers))
+        {
+            return;
+        }
+        var (removed, emptied) = subscribers.Remove(subscription);
+        if (removed)
+        {
+            ServerMetrics.StreamSubscribers.Dec();
+        }
+        if (emptied)
         {
             topics.TryRemove(new KeyValuePair<string, TopicSubscribers>(subscription.Topic, subscribers));
         }
@@ -81,17 +92,17 @@ public sealed class MessageHub(ServerSettings settings)
             }
         }
 
-        /// <summary>Removes a subscription; true when that left the topic empty (and closed).</summary>
-        public bool Remove(Subscription subscription)
+        /// <summary>Removes a subscription; Emptied when that left the topic without subscribers (and closed it).</summary>
+        public (bool Removed, bool Emptied) Remove(Subscription subscription)
         {
             lock (subscriptions)
             {
                 if (!subscriptions.Remove(subscription))
                 {
-                    return false;
+                    return (false, false);
                 }
                 closed = subscriptions.Count == 0;
-                return closed;
+                return (true, closed);
             }
         }
 
