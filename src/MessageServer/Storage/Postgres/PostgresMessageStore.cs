@@ -8,7 +8,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 {
     // Any constants work; they only have to differ from the per-topic keys, which are 64-bit hashes.
     private const long MigrationLockKey = 0x6d65_7373_6167_6573;
-    private const long RetentionLockKey = 0x7265_7465_6e74_696f;
+    internal const long RetentionLockKey = 0x7265_7465_6e74_696f;
 
     /// <summary>The NOTIFY channel every instance listens on for stored and deleted messages.</summary>
     public const string ChangeChannel = "message_events";
