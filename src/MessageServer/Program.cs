@@ -22,7 +22,7 @@ builder.Services.AddRetention();
 
 var app = builder.Build();
 app.UseObservability(settings);
-app.UseServerPipeline();
+app.UseServerPipeline(settings);
 app.MapHealthApi();
 app.MapMessagesApi();
 app.MapStreamApi();

@@ -2,8 +2,8 @@
 # Shared by the container and deploy tests: a Docker engine, the base images (real or offline stand-ins),
 # and a PostgreSQL that containers can reach (the local stand-in for RDS).
 
-readonly NUGET_SEED_DIR=/var/tmp/message-server-nuget-seed
-readonly STANDIN_LABEL=message-server.standin
+NUGET_SEED_DIR=/var/tmp/message-server-nuget-seed
+STANDIN_LABEL=message-server.standin
 
 # Starts dockerd when no engine answers (no systemd on test machines).
 ensure_docker() {

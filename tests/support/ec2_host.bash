@@ -2,7 +2,7 @@
 # A local stand-in for an EC2 host: a private sshd on a loopback port, the user ec2-user (key-only, in the
 # docker group, passwordless sudo) and a key pair made for the test run.
 
-readonly EC2_USER=ec2-user
+EC2_USER=ec2-user
 
 # Starts the stand-in; sets SSH_DIR, SSH_PORT, SSH_KEY and SSH_PID.
 start_ec2_host() {
@@ -17,17 +17,44 @@ start_ec2_host() {
   usermod -aG docker "$EC2_USER"
   echo "$EC2_USER ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/90-message-server-test
   chmod 440 /etc/sudoers.d/90-message-server-test
-  # The user's docker must find the same client as root's (some machines keep it in /usr/local/bin).
   SSH_DIR=$(mktemp -d /tmp/ms-ssh-XXXXXX)
   chmod 755 "$SSH_DIR"
-  SSH_PORT=$(free_port)
   SSH_KEY="$SSH_DIR/id_ed25519"
   ssh-keygen -q -t ed25519 -N '' -C message-server-test -f "$SSH_KEY"
   ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_key"
   install -d -m 700 -o "$EC2_USER" -g "$EC2_USER" "/home/$EC2_USER/.ssh"
   install -m 600 -o "$EC2_USER" -g "$EC2_USER" "$SSH_KEY.pub" "/home/$EC2_USER/.ssh/authorized_keys"
   config="$SSH_DIR/sshd_config"
-  cat >"$config" <<CONFIG
+  local attempt
+  for attempt in 1 2 3; do
+    SSH_PORT=$(free_port)
+    write_sshd_config "$config"
+    mkdir -p /run/sshd
+    rm -f "$SSH_DIR/sshd.pid"
+    if /usr/sbin/sshd -f "$config" -E "$SSH_DIR/sshd.log" && wait_for_sshd; then
+      SSH_PID=$(cat "$SSH_DIR/sshd.pid")
+      export SSH_DIR SSH_PORT SSH_KEY SSH_PID
+      return 0
+    fi
+    echo "sshd did not start (attempt $attempt):" >&2
+    cat "$SSH_DIR/sshd.log" >&2 || true
+  done
+  return 1
+}
+
+wait_for_sshd() {
+  local _
+  for _ in $(seq 1 40); do
+    if [[ -s "$SSH_DIR/sshd.pid" ]] && (: </dev/tcp/127.0.0.1/"$SSH_PORT") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.25
+  done
+  return 1
+}
+
+write_sshd_config() {
+  cat >"$1" <<CONFIG
 Port $SSH_PORT
 ListenAddress 127.0.0.1
 HostKey $SSH_DIR/host_key
@@ -41,15 +68,6 @@ UsePAM yes
 StrictModes yes
 Subsystem sftp /usr/lib/openssh/sftp-server
 CONFIG
-  mkdir -p /run/sshd
-  /usr/sbin/sshd -f "$config" -E "$SSH_DIR/sshd.log"
-  local _
-  for _ in $(seq 1 40); do
-    [[ -s "$SSH_DIR/sshd.pid" ]] && (: </dev/tcp/127.0.0.1/"$SSH_PORT") 2>/dev/null && break
-    sleep 0.25
-  done
-  SSH_PID=$(cat "$SSH_DIR/sshd.pid")
-  export SSH_DIR SSH_PORT SSH_KEY SSH_PID
 }
 
 stop_ec2_host() {

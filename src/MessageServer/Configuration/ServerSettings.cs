@@ -31,6 +31,18 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     /// <summary>One JSON object per log line (LOG_FORMAT=json, for CloudWatch) instead of human-readable text.</summary>
     public bool JsonLogs { get; init; }
 
+    /// <summary>What clients without a token may do: read-write (the default), read-only or none.</summary>
+    public AnonymousAccess AnonymousAccess { get; init; } = AnonymousAccess.ReadWrite;
+
+    /// <summary>Per-client-address limits on publishes and open streams; null when RATE_LIMIT=off.</summary>
+    public RateLimits? RateLimits { get; init; } = new(50, 300, 100);
+
+    /// <summary>Proxies (e.g. an ALB's subnets) whose X-Forwarded-For names the real client address.</summary>
+    public IReadOnlyList<System.Net.IPNetwork> TrustedProxies { get; init; } = [];
+
+    /// <summary>Browser origins allowed to call the API from other sites; none (CORS off) by default.</summary>
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
     /// <summary>What the retention job removes; both parts are off by default.</summary>
     public RetentionPolicy Retention { get; init; } = new(null, null, TimeSpan.FromMinutes(5));
 
@@ -74,8 +86,53 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         int? retentionMax = Read("RETENTION_MAX_PER_TOPIC") is { } max ? ParseNumber(max, "RETENTION_MAX_PER_TOPIC", 0, 1, int.MaxValue, problems) : null;
         var retentionInterval = ParseNumber(Read("RETENTION_INTERVAL_SECONDS"), "RETENTION_INTERVAL_SECONDS", 300, 1, 86400, problems);
 
+        var anonymousAccessText = Read("AUTH_DEFAULT_ACCESS")?.ToLowerInvariant() ?? "read-write";
+        var anonymousAccess = anonymousAccessText switch
+        {
+            "read-write" => AnonymousAccess.ReadWrite,
+            "read-only" => AnonymousAccess.ReadOnly,
+            "none" => AnonymousAccess.None,
+            _ => Invalid(AnonymousAccess.ReadWrite, $"AUTH_DEFAULT_ACCESS must be read-write, read-only or none, got '{anonymousAccessText}'."),
+        };
+        var rateLimit = Read("RATE_LIMIT")?.ToLowerInvariant() ?? "on";
+        if (rateLimit is not ("on" or "off"))
+        {
+            problems.Add($"RATE_LIMIT must be on or off, got '{rateLimit}'.");
+        }
+        var publishesPerSecond = ParseNumber(Read("RATE_LIMIT_PUBLISHES_PER_SECOND"), "RATE_LIMIT_PUBLISHES_PER_SECOND", 50, 1, 1_000_000, problems);
+        var publishBurst = ParseNumber(Read("RATE_LIMIT_PUBLISH_BURST"), "RATE_LIMIT_PUBLISH_BURST", 300, 1, 1_000_000, problems);
+        var streamsPerClient = ParseNumber(Read("RATE_LIMIT_STREAMS_PER_CLIENT"), "RATE_LIMIT_STREAMS_PER_CLIENT", 100, 1, 1_000_000, problems);
+        var trustedProxies = new List<System.Net.IPNetwork>();
+        foreach (var cidr in (Read("TRUSTED_PROXIES") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (System.Net.IPNetwork.TryParse(cidr.Contains('/', StringComparison.Ordinal) ? cidr : cidr + (cidr.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"), out var network))
+            {
+                trustedProxies.Add(network);
+            }
+            else
+            {
+                problems.Add($"TRUSTED_PROXIES must be a comma-separated list of addresses or CIDR ranges (e.g. 10.0.0.0/16), got '{cidr}'.");
+            }
+        }
+        var corsOrigins = new List<string>();
+        foreach (var origin in (Read("CORS_ORIGINS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.AbsolutePath == "/")
+            {
+                corsOrigins.Add(uri.GetLeftPart(UriPartial.Authority));
+            }
+            else
+            {
+                problems.Add($"CORS_ORIGINS must list origins like https://app.example.com, got '{origin}'.");
+            }
+        }
+
         settings = new ServerSettings(port, postgres, sqlitePath, version)
         {
+            AnonymousAccess = anonymousAccess,
+            RateLimits = rateLimit == "off" ? null : new RateLimits(publishesPerSecond, publishBurst, streamsPerClient),
+            TrustedProxies = trustedProxies,
+            CorsOrigins = corsOrigins,
             MetricsEnabled = metrics != "off",
             MetricsPort = metricsPort,
             JsonLogs = logFormat == "json",
@@ -87,6 +144,12 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         };
         errors = problems;
         return problems.Count == 0;
+
+        T Invalid<T>(T fallback, string problem)
+        {
+            problems.Add(problem);
+            return fallback;
+        }
     }
 
     internal static bool ParseBoolean(string? value, string name, List<string> problems)
@@ -126,6 +189,16 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         return informational ?? "unknown";
     }
 }
+
+public enum AnonymousAccess
+{
+    None,
+    ReadOnly,
+    ReadWrite,
+}
+
+/// <summary>Publishes per second (with a burst allowance) and open streams, per client address.</summary>
+public sealed record RateLimits(int PublishesPerSecond, int PublishBurst, int StreamsPerClient);
 
 /// <summary>Messages older than <see cref="Days"/>, and beyond the newest <see cref="MaxPerTopic"/> of a topic, are removed.</summary>
 public sealed record RetentionPolicy(int? Days, int? MaxPerTopic, TimeSpan Interval)

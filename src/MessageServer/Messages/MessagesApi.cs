@@ -1,4 +1,5 @@
 using System.Globalization;
+using MessageServer.Security;
 using MessageServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -24,7 +25,9 @@ public static class MessagesApi
             .Accepts<PublishRequest>("application/json", "text/plain")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .RequireRateLimiting(RateLimitPolicies.Publish);
         api.MapGet("/topics/{topic}/messages", ListMessages)
             .WithName("ListMessages")
             .WithSummary("Read a page of a topic's messages, in ascending id order")

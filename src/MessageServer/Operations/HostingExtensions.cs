@@ -1,5 +1,6 @@
 using MessageServer.Configuration;
 using MessageServer.Messages;
+using MessageServer.Security;
 using MessageServer.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 
@@ -30,6 +31,8 @@ public static class HostingExtensions
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessageJsonContext.Default);
             json.SerializerOptions.TypeInfoResolverChain.Insert(1, OperationsJsonContext.Default);
         });
+        builder.AddHttpHygiene(settings);
+        builder.Services.AddRateLimits(settings);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
         builder.Services.AddSingleton<MessagePublisher>();
@@ -38,10 +41,12 @@ public static class HostingExtensions
         return builder;
     }
 
-    public static WebApplication UseServerPipeline(this WebApplication app)
+    public static WebApplication UseServerPipeline(this WebApplication app, ServerSettings settings)
     {
+        app.UseHttpHygiene(settings);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         return app;

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using MessageServer.Configuration;
 using MessageServer.Messages;
+using MessageServer.Security;
 using MessageServer.Storage;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -30,7 +31,9 @@ public static class StreamApi
             .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after")
             .WithDescription("Each message is an event `id: <id>`, `event: message`, `data: <message JSON>`; deletions are `event: deleted` with `data: {\"id\": N}`. Comment heartbeats keep idle streams open.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
-            .ProducesProblem(StatusCodes.Status400BadRequest);
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .RequireRateLimiting(RateLimitPolicies.Stream);
         return routes;
     }
 

@@ -77,6 +77,8 @@ public sealed class MessageServerHost : IAsyncDisposable
             // PORT=0 lets Kestrel pick a free port; tests then talk to it through the real socket.
             builder.UseSetting("PORT", "0");
             builder.UseSetting("POSTGRES_HOST", "");
+            // Tests share one client address and publish far faster than a person; rate-limit tests turn it on.
+            builder.UseSetting("RATE_LIMIT", "off");
             foreach (var (name, value) in settings)
             {
                 builder.UseSetting(name, value);

@@ -8,9 +8,9 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
 {
     public static TheoryData<string, string, string[]> Endpoints() => new()
     {
-        { "/api/topics/{topic}/messages", "post", ["201", "400", "413", "415", "503"] },
+        { "/api/topics/{topic}/messages", "post", ["201", "400", "413", "415", "429", "503"] },
         { "/api/topics/{topic}/messages", "get", ["200", "400", "503"] },
-        { "/api/topics/{topic}/stream", "get", ["200", "400", "503"] },
+        { "/api/topics/{topic}/stream", "get", ["200", "400", "429", "503"] },
         { "/api/topics", "get", ["200", "503"] },
         { "/api/messages/{id}", "get", ["200", "404", "503"] },
         { "/api/messages/{id}", "delete", ["204", "404", "503"] },
