@@ -1,6 +1,7 @@
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
+using MessageServer.Security;
 using MessageServer.Storage;
 using MessageServer.Streaming;
 
@@ -13,6 +14,10 @@ if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var err
 if (args is [HealthProbe.Command, ..])
 {
     return await HealthProbe.RunAsync(settings);
+}
+if (args is [TokensCommand.Command, .. var tokenArguments])
+{
+    return await TokensCommand.RunAsync(tokenArguments, settings);
 }
 
 builder.AddServerHosting(settings);

@@ -16,7 +16,7 @@ public static class MessagesApi
 {
     public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems();
+        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems();
 
         api.MapPost("/topics/{topic}/messages", Publish)
             .WithName("PublishMessage")
@@ -27,12 +27,14 @@ public static class MessagesApi
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .RequireRateLimiting(RateLimitPolicies.Publish);
+            .RequireRateLimiting(RateLimitPolicies.Publish)
+            .AddEndpointFilter(new RequireTopicAccess(Right.Write));
         api.MapGet("/topics/{topic}/messages", ListMessages)
             .WithName("ListMessages")
             .WithSummary("Read a page of a topic's messages, in ascending id order")
             .WithDescription("No cursor: the latest `limit` (1..200, default 50). `after`: the first `limit` above that id. `before`: the last `limit` below it.")
-            .ProducesProblem(StatusCodes.Status400BadRequest);
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .AddEndpointFilter(new RequireTopicAccess(Right.Read));
         api.MapGet("/topics", ListTopics).WithName("ListTopics").WithSummary("List topics with their message count and last message time");
         api.MapGet("/messages/{id}", GetMessage)
             .WithName("GetMessage").WithSummary("Read one message").ProducesProblem(StatusCodes.Status404NotFound);
@@ -83,21 +85,55 @@ public static class MessagesApi
         return TypedResults.Ok(new MessageList(await store.ListAsync(topic, page, cancellationToken)));
     }
 
-    public static async Task<Ok<TopicList>> ListTopics(IMessageStore store, CancellationToken cancellationToken) =>
-        TypedResults.Ok(new TopicList(await store.ListTopicsAsync(cancellationToken)));
+    /// <summary>The topics the caller may read.</summary>
+    public static async Task<Results<Ok<TopicList>, ProblemHttpResult>> ListTopics(
+        HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
+    {
+        var (caller, problem) = await access.IdentifyAsync(context, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+        if (caller!.IsAnonymous && caller.Read == TopicPatterns.Nothing)
+        {
+            return (await access.CheckAsync(context, "", Right.Read, cancellationToken))!;
+        }
+        var topics = await store.ListTopicsAsync(cancellationToken);
+        return TypedResults.Ok(new TopicList([.. topics.Where(topic => caller.May(Right.Read, topic.Name))]));
+    }
 
     public static async Task<Results<Ok<Message>, ProblemHttpResult>> GetMessage(
-        string id, IMessageStore store, CancellationToken cancellationToken)
+        string id, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
     {
+        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
+        {
+            return problem;
+        }
         var message = TryParseId(id, out var messageId) ? await store.GetAsync(messageId, cancellationToken) : null;
-        return message is null ? Problems.MessageNotFound(id) : TypedResults.Ok(message);
+        if (message is null)
+        {
+            return Problems.MessageNotFound(id);
+        }
+        return await access.CheckAsync(context, message.Topic, Right.Read, cancellationToken) ?? (Results<Ok<Message>, ProblemHttpResult>)TypedResults.Ok(message);
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteMessage(
-        string id, IMessageStore store, CancellationToken cancellationToken)
+        string id, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
     {
-        var deleted = TryParseId(id, out var messageId) && await store.DeleteAsync(messageId, cancellationToken);
-        return deleted ? TypedResults.NoContent() : Problems.MessageNotFound(id);
+        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
+        {
+            return problem;
+        }
+        var message = TryParseId(id, out var messageId) ? await store.GetAsync(messageId, cancellationToken) : null;
+        if (message is null)
+        {
+            return Problems.MessageNotFound(id);
+        }
+        if (await access.CheckAsync(context, message.Topic, Right.Write, cancellationToken) is { } denied)
+        {
+            return denied;
+        }
+        return await store.DeleteAsync(message.Id, cancellationToken) ? TypedResults.NoContent() : Problems.MessageNotFound(id);
     }
 
     private static bool TryParseId(string id, out long messageId) =>

@@ -40,7 +40,14 @@ public sealed class RetentionJob(IMessageStore store, DatabaseState state, Serve
         {
             return;
         }
-        await state.WaitUntilMigratedAsync(stoppingToken);
+        try
+        {
+            await state.WaitUntilMigratedAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // stopped before the database was ever ready
+        }
         using var timer = new PeriodicTimer(settings.Retention.Interval);
         do
         {
@@ -58,7 +65,7 @@ public sealed class RetentionJob(IMessageStore store, DatabaseState state, Serve
                 logger.LogWarning("Retention could not run ({Reason}); trying again in {Interval}", exception.Message, settings.Retention.Interval);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        while (await timer.WaitForNextTickAsync(stoppingToken).AsTask().ContinueWith(tick => tick.IsCompletedSuccessfully && tick.Result, TaskScheduler.Default));
     }
 }
 

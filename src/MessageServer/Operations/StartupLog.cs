@@ -3,13 +3,13 @@ using MessageServer.Configuration;
 namespace MessageServer.Operations;
 
 /// <summary>One line at start-up that says what is running and where (never a password).</summary>
-public sealed class StartupLog(ServerSettings settings, ILogger<StartupLog> logger) : IHostedService
+public sealed class StartupLog(ServerSettings settings, Security.AccessControl access, ILogger<StartupLog> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         logger.LogInformation(
             "message-server {Version} listening on port {Port}, storage {Storage}, auth {AuthMode}, metrics {Metrics}, retention {Retention}",
-            settings.Version, settings.Port, settings.StorageDescription, "open (anyone who reaches the port may read and write)",
+            settings.Version, settings.Port, settings.StorageDescription, access.Describe(),
             settings.MetricsEnabled ? settings.MetricsPort is { } port ? $"on port {port}" : "on" : "off", settings.Retention.Describe());
         return Task.CompletedTask;
     }

@@ -12,4 +12,8 @@ public static class DatabaseProblemsConvention
     /// <summary>Documents the 503 (with Retry-After) every database-backed endpoint may answer.</summary>
     public static RouteGroupBuilder WithDatabaseProblems(this RouteGroupBuilder group) =>
         group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+    /// <summary>Documents the 401 and 403 of the access rules (AUTH_DEFAULT_ACCESS and tokens).</summary>
+    public static RouteGroupBuilder WithAccessProblems(this RouteGroupBuilder group) =>
+        group.ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
 }

@@ -1,6 +1,7 @@
 using MessageServer.Configuration;
 using MessageServer.Storage.Postgres;
 using MessageServer.Storage.Sqlite;
+using MessageServer.Security;
 using Npgsql;
 
 namespace MessageServer.Storage;
@@ -18,12 +19,14 @@ public static class StorageExtensions
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<PostgresMessageStore>());
             services.AddSingleton<PostgresChangeFeed>();
             services.AddHostedService(provider => provider.GetRequiredService<PostgresChangeFeed>());
+            services.AddSingleton<ITokenStore, PostgresTokenStore>();
         }
         else
         {
             services.AddSingleton(provider => new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<SqliteMessageStore>());
             services.AddHostedService<SqliteChangeFeed>();
+            services.AddSingleton<ITokenStore, SqliteTokenStore>();
         }
         services.AddHostedService<DatabaseStartup>();
         services.AddExceptionHandler<DatabaseUnavailable>();

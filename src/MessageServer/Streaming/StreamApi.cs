@@ -25,7 +25,7 @@ public static class StreamApi
 
     public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems()
+        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems()
             .MapGet("/topics/{topic}/stream", Stream)
             .WithName("StreamTopic")
             .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after")
@@ -33,7 +33,8 @@ public static class StreamApi
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .RequireRateLimiting(RateLimitPolicies.Stream);
+            .RequireRateLimiting(RateLimitPolicies.Stream)
+            .AddEndpointFilter(new RequireTopicAccess(Right.Read));
         return routes;
     }
 

@@ -8,12 +8,12 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
 {
     public static TheoryData<string, string, string[]> Endpoints() => new()
     {
-        { "/api/topics/{topic}/messages", "post", ["201", "400", "413", "415", "429", "503"] },
-        { "/api/topics/{topic}/messages", "get", ["200", "400", "503"] },
-        { "/api/topics/{topic}/stream", "get", ["200", "400", "429", "503"] },
-        { "/api/topics", "get", ["200", "503"] },
-        { "/api/messages/{id}", "get", ["200", "404", "503"] },
-        { "/api/messages/{id}", "delete", ["204", "404", "503"] },
+        { "/api/topics/{topic}/messages", "post", ["201", "400", "401", "403", "413", "415", "429", "503"] },
+        { "/api/topics/{topic}/messages", "get", ["200", "400", "401", "403", "503"] },
+        { "/api/topics/{topic}/stream", "get", ["200", "400", "401", "403", "429", "503"] },
+        { "/api/topics", "get", ["200", "401", "403", "503"] },
+        { "/api/messages/{id}", "get", ["200", "401", "403", "404", "503"] },
+        { "/api/messages/{id}", "delete", ["204", "401", "403", "404", "503"] },
         { "/health", "get", ["200"] },
         { "/ready", "get", ["200", "503"] },
     };

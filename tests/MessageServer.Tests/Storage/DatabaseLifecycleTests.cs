@@ -79,7 +79,9 @@ public sealed class DatabaseLifecycleTests(PostgresFixture postgres)
             var second = await servers[1].Client.PublishAsync(topic, "from instance two");
 
             Assert.Equal([first.Id, second.Id], (await servers[0].Client.ListAsync(topic)).Select(m => m.Id));
-            Assert.Equal(1L, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) FROM schemaversions"));
+            // Every script is applied exactly once.
+            Assert.Equal(2L, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) FROM schemaversions"));
+            Assert.Equal(0L, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) - count(DISTINCT scriptname) FROM schemaversions"));
         }
         finally
         {

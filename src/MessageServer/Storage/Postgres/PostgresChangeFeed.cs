@@ -18,7 +18,7 @@ public sealed class PostgresChangeFeed(
     public const string ListenerApplicationName = "message-server-listener";
 
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
 
     // null means "catch up": replay from the store what active topics may have missed.
     private volatile bool listening;
@@ -35,7 +35,14 @@ public sealed class PostgresChangeFeed(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await state.WaitUntilMigratedAsync(stoppingToken);
+        try
+        {
+            await state.WaitUntilMigratedAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // stopped before the database was ever ready
+        }
         var processing = ProcessAsync(stoppingToken);
         await ListenAsync(stoppingToken);
         work.Writer.TryComplete();

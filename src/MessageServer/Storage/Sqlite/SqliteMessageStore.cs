@@ -169,7 +169,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return deleted.Count;
     }
 
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    internal async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
@@ -190,8 +190,8 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return messages;
     }
 
-    private static long ToUnixMicroseconds(DateTime utc) => (utc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
+    internal static long ToUnixMicroseconds(DateTime utc) => (utc - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond;
 
-    private static DateTime FromUnixMicroseconds(long microseconds) =>
+    internal static DateTime FromUnixMicroseconds(long microseconds) =>
         DateTime.SpecifyKind(DateTime.UnixEpoch.AddTicks(microseconds * TimeSpan.TicksPerMicrosecond), DateTimeKind.Utc);
 }
