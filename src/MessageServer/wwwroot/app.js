@@ -15,6 +15,7 @@ const elements = {
   author: document.getElementById("author"),
   text: document.getElementById("text"),
   send: document.getElementById("send"),
+  token: document.getElementById("token"),
   error: document.getElementById("error"),
   template: document.getElementById("message-template"),
 };
@@ -38,6 +39,17 @@ function describeAge(date) {
     }
   }
   return Math.abs(seconds) < 10 ? "just now" : relativeTime.format(seconds, "second");
+}
+
+// With a token, API calls send it as a bearer token; EventSource cannot send headers, so the stream
+// gets it as ?access_token=.
+function authHeaders() {
+  const token = elements.token.value.trim();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function api(path, options = {}) {
+  return fetch(path, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
 }
 
 function setStatus(name) {
@@ -108,7 +120,7 @@ function removeMessage(id) {
 }
 
 async function deleteMessage(id) {
-  const response = await fetch(`/api/messages/${id}`, { method: "DELETE" });
+  const response = await api(`/api/messages/${id}`, { method: "DELETE" });
   if (response.ok || response.status === 404) {
     removeMessage(id);
   } else {
@@ -130,7 +142,9 @@ function closeStream() {
 function openStream() {
   closeStream();
   const topic = state.topic;
-  const stream = new EventSource(`/api/topics/${encodeURIComponent(topic)}/stream?after=${state.lastId}`);
+  const token = elements.token.value.trim();
+  const tokenParameter = token ? `&access_token=${encodeURIComponent(token)}` : "";
+  const stream = new EventSource(`/api/topics/${encodeURIComponent(topic)}/stream?after=${state.lastId}${tokenParameter}`);
   state.stream = stream;
   setStatus("connecting");
   stream.addEventListener("open", () => setStatus("live"));
@@ -149,7 +163,7 @@ function openStream() {
 
 async function loadTopics() {
   try {
-    const response = await fetch("/api/topics");
+    const response = await api("/api/topics");
     if (!response.ok) {
       return;
     }
@@ -179,7 +193,7 @@ async function openTopic(topic) {
   }
   showError("");
   try {
-    const response = await fetch(`/api/topics/${encodeURIComponent(topic)}/messages?limit=50`);
+    const response = await api(`/api/topics/${encodeURIComponent(topic)}/messages?limit=50`);
     if (!response.ok) {
       showError(await problemText(response));
     } else {
@@ -210,7 +224,7 @@ async function publish(event) {
   elements.send.disabled = true;
   showError("");
   try {
-    const response = await fetch(`/api/topics/${encodeURIComponent(state.topic)}/messages`, {
+    const response = await api(`/api/topics/${encodeURIComponent(state.topic)}/messages`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(author ? { text, author } : { text }),
@@ -256,7 +270,14 @@ setInterval(() => {
   }
 }, 30000);
 
+elements.token.addEventListener("change", () => {
+  localStorage.setItem("token", elements.token.value.trim());
+  openTopic(state.topic);
+  loadTopics();
+});
+
 elements.author.value = localStorage.getItem("author") || "";
+elements.token.value = localStorage.getItem("token") || "";
 const fromHash = decodeURIComponent(location.hash.slice(1));
 openTopic(topicPattern.test(fromHash) ? fromHash : (localStorage.getItem("topic") || "general"));
 loadTopics();
