@@ -13,7 +13,16 @@ public sealed record Message(
     [property: JsonConverter(typeof(UtcMicrosecondsConverter))] DateTime CreatedAt);
 
 /// <summary>A message as a client submitted it, already checked against the input rules.</summary>
-public sealed record NewMessage(string Topic, string Author, string Text);
+public sealed record NewMessage(string Topic, string Author, string Text, IdempotencyKey? Idempotency = null);
+
+/// <summary>An Idempotency-Key and a hash of the request it came with.</summary>
+public sealed record IdempotencyKey(string Key, string RequestHash);
+
+/// <summary>The outcome of one publish: the message (new, or the original for a retried key), or a key conflict.</summary>
+public sealed record Appended(Message? Message, bool Replayed)
+{
+    public static readonly Appended KeyConflict = new(null, false);
+}
 
 /// <summary>The JSON body of a publish (documentation of the contract; the reader checks each field itself).</summary>
 public sealed record PublishRequest(string Text, string? Author);

@@ -26,8 +26,8 @@ public sealed class MessagePublisher : IAsyncDisposable
         writer = Task.Run(WriteBatchesAsync);
     }
 
-    /// <summary>Completes with the stored message once its transaction has committed.</summary>
-    public async Task<Message> PublishAsync(NewMessage message, CancellationToken cancellationToken)
+    /// <summary>Completes with the outcome once its transaction has committed.</summary>
+    public async Task<Appended> PublishAsync(NewMessage message, CancellationToken cancellationToken)
     {
         var pending = new PendingPublish(message);
         await queue.Writer.WriteAsync(pending, cancellationToken);
@@ -52,7 +52,7 @@ public sealed class MessagePublisher : IAsyncDisposable
                 {
                     batch[i].Stored.TrySetResult(stored[i]);
                 }
-                ServerMetrics.MessagesPublished.Inc(batch.Count);
+                ServerMetrics.MessagesPublished.Inc(stored.Count(a => a is { Message: not null, Replayed: false }));
                 ServerMetrics.PublishBatchSize.Observe(batch.Count);
             }
             catch (Exception exception)
@@ -77,6 +77,6 @@ public sealed class MessagePublisher : IAsyncDisposable
 
     private sealed record PendingPublish(NewMessage Message)
     {
-        public TaskCompletionSource<Message> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Appended> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

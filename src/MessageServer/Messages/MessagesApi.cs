@@ -26,6 +26,7 @@ public static class MessagesApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .RequireRateLimiting(RateLimitPolicies.Publish)
             .AddEndpointFilter(new RequireTopicAccess(Right.Write));
@@ -55,7 +56,21 @@ public static class MessagesApi
         {
             return problem;
         }
-        var message = await publisher.PublishAsync(newMessage!, cancellationToken);
+        var (key, keyError) = Idempotency.Read(request, newMessage!.Topic, newMessage.Author, newMessage.Text);
+        if (keyError is not null)
+        {
+            return Problems.Invalid(Idempotency.Header, keyError);
+        }
+        var outcome = await publisher.PublishAsync(newMessage with { Idempotency = key }, cancellationToken);
+        if (outcome.Message is not { } message)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
+                detail: $"The {Idempotency.Header} '{key!.Key}' was used in the last 24 hours for a different request; use a new key for a new message.");
+        }
+        if (outcome.Replayed)
+        {
+            request.HttpContext.Response.Headers["Idempotent-Replayed"] = "true";
+        }
         return TypedResults.Created($"/api/messages/{message.Id}", message);
     }
 

@@ -495,6 +495,83 @@ public abstract class MessageApiContract(ServerFixture server)
         Assert.Contains("<script src=\"app.js\"", html, StringComparison.Ordinal);
     }
 
+    private async Task<HttpResponseMessage> PublishWithKeyAsync(string topic, string key, string text)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/topics/{topic}/messages")
+        {
+            Content = new StringContent(System.Text.Json.JsonSerializer.Serialize(new { text }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", key);
+        return await Client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task A_retry_with_the_same_Idempotency_Key_returns_the_original_message_and_stores_nothing_new()
+    {
+        var topic = UniqueTopic();
+        var key = Guid.NewGuid().ToString();
+
+        using var first = await PublishWithKeyAsync(topic, key, "charge card 42");
+        using var retry = await PublishWithKeyAsync(topic, key, "charge card 42");
+
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
+        Assert.Equal(await first.Content.ReadFromJsonAsync<MessageDto>(), await retry.Content.ReadFromJsonAsync<MessageDto>());
+        Assert.Equal("true", retry.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Single(await Client.ListAsync(topic));
+    }
+
+    [Fact]
+    public async Task Racing_requests_with_one_Idempotency_Key_store_one_message()
+    {
+        var topic = UniqueTopic();
+        var key = Guid.NewGuid().ToString();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => PublishWithKeyAsync(topic, key, "once only")));
+        var ids = await Task.WhenAll(responses.Select(async r => (await r.Content.ReadFromJsonAsync<MessageDto>())!.Id));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        Assert.Single(ids.Distinct());
+        Assert.Single(await Client.ListAsync(topic));
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task The_same_Idempotency_Key_with_a_different_body_returns_422_and_stores_nothing()
+    {
+        var topic = UniqueTopic();
+        var key = Guid.NewGuid().ToString();
+        using var first = await PublishWithKeyAsync(topic, key, "original");
+
+        using var different = await PublishWithKeyAsync(topic, key, "something else");
+
+        await AssertProblemAsync(different, HttpStatusCode.UnprocessableEntity);
+        Assert.Equal(["original"], (await Client.ListAsync(topic)).Select(m => m.Text));
+    }
+
+    [Theory]
+    [InlineData(129)]
+    [InlineData(0)]
+    public async Task An_Idempotency_Key_outside_1_to_128_characters_returns_400_naming_it(int length)
+    {
+        var topic = UniqueTopic();
+
+        using var response = await PublishWithKeyAsync(topic, new string('k', length), "keyed");
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, "Idempotency-Key");
+        Assert.Empty(await Client.ListAsync(topic));
+    }
+
+    [Fact]
+    public async Task An_Idempotency_Key_of_128_characters_is_accepted()
+    {
+        using var response = await PublishWithKeyAsync(UniqueTopic(), new string('k', 127) + Guid.NewGuid().ToString("N")[..1], "longest key");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+    }
+
     private async Task<List<MessageDto>> PublishManyAsync(string topic, int count)
     {
         var messages = new List<MessageDto>();

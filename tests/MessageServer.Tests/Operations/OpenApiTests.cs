@@ -8,7 +8,7 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
 {
     public static TheoryData<string, string, string[]> Endpoints() => new()
     {
-        { "/api/topics/{topic}/messages", "post", ["201", "400", "401", "403", "413", "415", "429", "503"] },
+        { "/api/topics/{topic}/messages", "post", ["201", "400", "401", "403", "413", "415", "422", "429", "503"] },
         { "/api/topics/{topic}/messages", "get", ["200", "400", "401", "403", "503"] },
         { "/api/topics/{topic}/stream", "get", ["200", "400", "401", "403", "429", "503"] },
         { "/api/topics", "get", ["200", "401", "403", "503"] },

@@ -80,7 +80,8 @@ public sealed class DatabaseLifecycleTests(PostgresFixture postgres)
 
             Assert.Equal([first.Id, second.Id], (await servers[0].Client.ListAsync(topic)).Select(m => m.Id));
             // Every script is applied exactly once.
-            Assert.Equal(2L, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) FROM schemaversions"));
+            var scripts = typeof(MessageServer.Messages.Message).Assembly.GetManifestResourceNames().Count(n => n.Contains(".Storage.Postgres.Migrations.", StringComparison.Ordinal));
+            Assert.Equal(scripts, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) FROM schemaversions"));
             Assert.Equal(0L, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) - count(DISTINCT scriptname) FROM schemaversions"));
         }
         finally

@@ -37,37 +37,100 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return await command.ExecuteScalarAsync(cancellationToken) is 1;
     }
 
-    public async Task<IReadOnlyList<Message>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToArray();
 
         // Per-topic locks held from id allocation to commit make each topic's ids commit in ascending order,
-        // across all instances. Taking them in key order keeps two batches from deadlocking.
-        var lockKeys = batch.Select(m => TopicLockKey(m.Topic)).Distinct().Order().ToArray();
+        // across all instances; per-key locks make racing retries of one Idempotency-Key take turns. Taking
+        // them in key order keeps two batches from deadlocking.
+        var lockKeys = batch.Select(m => TopicLockKey(m.Topic))
+            .Concat(keys.Select(key => TopicLockKey("idempotency:" + key)))
+            .Distinct().Order().ToArray();
         await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", connection, transaction))
         {
             lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = lockKeys });
             await lockCommand.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using var insert = new NpgsqlCommand(
-            $"INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}",
-            connection, transaction);
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
-        // unnest feeds rows in array order and identity values are drawn per row, so id order is batch order.
-        var stored = (await ReadMessagesAsync(insert, cancellationToken)).OrderBy(m => m.Id).ToList();
-
-        // The change feed learns of the batch from NOTIFY, sent at commit and in commit order.
-        await using (var notify = new NpgsqlCommand($"SELECT pg_notify('{ChangeChannel}', payload) FROM unnest($1::text[]) AS payload", connection, transaction))
+        var decisions = Idempotency.Plan(batch, keys.Length == 0 ? new Dictionary<string, (string, long)>() : await StoredKeysAsync(connection, transaction, keys, cancellationToken));
+        var fresh = batch.Where((_, i) => decisions[i].Kind == Idempotency.Kind.New).ToList();
+        var created = fresh.Count == 0 ? [] : await InsertAsync(connection, transaction, fresh, cancellationToken);
+        if (keys.Length > 0)
         {
-            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeNotification.ForStored(stored.Select(m => m.Id)) });
+            await RememberKeysAsync(connection, transaction, fresh, created, cancellationToken);
+        }
+        var replayIds = decisions.Where(d => d.Kind == Idempotency.Kind.ReplayStored).Select(d => d.Target).Distinct().ToArray();
+        var replayed = new Dictionary<long, Message>();
+        if (replayIds.Length > 0)
+        {
+            await using var read = new NpgsqlCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1)", connection, transaction);
+            read.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = replayIds });
+            replayed = (await ReadMessagesAsync(read, cancellationToken)).ToDictionary(m => m.Id);
+        }
+
+        if (created.Count > 0)
+        {
+            // The change feed learns of the batch from NOTIFY, sent at commit and in commit order.
+            await using var notify = new NpgsqlCommand($"SELECT pg_notify('{ChangeChannel}', payload) FROM unnest($1::text[]) AS payload", connection, transaction);
+            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeNotification.ForStored(created.Select(m => m.Id)) });
             await notify.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
+        return Idempotency.Assemble(decisions, created, replayed);
+    }
+
+    private static async Task<List<Message>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<NewMessage> fresh, CancellationToken cancellationToken)
+    {
+        await using var insert = new NpgsqlCommand(
+            $"INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}",
+            connection, transaction);
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Topic).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Author).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Text).ToArray() });
+        // unnest feeds rows in array order and identity values are drawn per row, so id order is batch order.
+        return (await ReadMessagesAsync(insert, cancellationToken)).OrderBy(m => m.Id).ToList();
+    }
+
+    /// <summary>Keys used in the last 24 hours whose message still exists.</summary>
+    private static async Task<Dictionary<string, (string, long)>> StoredKeysAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string[] keys, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT k.key, k.request_hash, k.message_id FROM idempotency_keys k JOIN messages m ON m.id = k.message_id
+            WHERE k.key = ANY($1) AND k.created_at > now() - interval '24 hours'
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var stored = new Dictionary<string, (string, long)>(StringComparer.Ordinal);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            stored[reader.GetString(0)] = (reader.GetString(1), reader.GetInt64(2));
+        }
         return stored;
+    }
+
+    private static async Task RememberKeysAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<NewMessage> fresh, List<Message> created, CancellationToken cancellationToken)
+    {
+        var keyed = fresh.Select((message, i) => (message.Idempotency, created[i].Id)).Where(k => k.Idempotency is not null).ToList();
+        await using var remember = new NpgsqlCommand(
+            """
+            INSERT INTO idempotency_keys (key, request_hash, message_id) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+            ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, message_id = EXCLUDED.message_id, created_at = now()
+            """, connection, transaction);
+        remember.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyed.Select(k => k.Idempotency!.Key).ToArray() });
+        remember.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyed.Select(k => k.Idempotency!.RequestHash).ToArray() });
+        remember.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = keyed.Select(k => k.Id).ToArray() });
+        await remember.ExecuteNonQueryAsync(cancellationToken);
+        // Forget expired keys a few at a time, so the table stays small without a job of its own.
+        await using var forget = new NpgsqlCommand(
+            "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < now() - interval '24 hours' LIMIT 100)",
+            connection, transaction);
+        await forget.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<Message?> GetAsync(long id, CancellationToken cancellationToken)

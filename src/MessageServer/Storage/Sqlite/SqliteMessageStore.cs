@@ -49,10 +49,34 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return await command.ExecuteScalarAsync(cancellationToken) is 1L;
     }
 
-    public async Task<IReadOnlyList<Message>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        var now = ToUnixMicroseconds(DateTime.UtcNow);
+        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToList();
+        var stored = new Dictionary<string, (string, long)>(StringComparer.Ordinal);
+        if (keys.Count > 0)
+        {
+            await using var lookup = new SqliteCommand(
+                """
+                SELECT k.key, k.request_hash, k.message_id FROM idempotency_keys k JOIN messages m ON m.id = k.message_id
+                WHERE k.key = $key AND k.created_at_us > $since
+                """, connection, transaction);
+            var keyParameter = lookup.Parameters.Add("$key", SqliteType.Text);
+            lookup.Parameters.AddWithValue("$since", now - (long)Idempotency.Window.TotalMicroseconds);
+            foreach (var key in keys)
+            {
+                keyParameter.Value = key;
+                await using var reader = await lookup.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    stored[key] = (reader.GetString(1), reader.GetInt64(2));
+                }
+            }
+        }
+        var decisions = Idempotency.Plan(batch, stored);
+
         await using var insert = new SqliteCommand(
             $"INSERT INTO messages (topic, author, text, created_at_us) VALUES ($topic, $author, $text, $created) RETURNING {Columns}",
             connection, transaction);
@@ -60,18 +84,54 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         var author = insert.Parameters.Add("$author", SqliteType.Text);
         var text = insert.Parameters.Add("$text", SqliteType.Text);
         var created = insert.Parameters.Add("$created", SqliteType.Integer);
-        var stored = new List<Message>(batch.Count);
-        foreach (var message in batch)
+        await using var remember = new SqliteCommand(
+            "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, message_id, created_at_us) VALUES ($key, $hash, $id, $now)",
+            connection, transaction);
+        var rememberKey = remember.Parameters.Add("$key", SqliteType.Text);
+        var rememberHash = remember.Parameters.Add("$hash", SqliteType.Text);
+        var rememberId = remember.Parameters.Add("$id", SqliteType.Integer);
+        remember.Parameters.AddWithValue("$now", now);
+        var fresh = new List<Message>();
+        for (var i = 0; i < batch.Count; i++)
         {
+            if (decisions[i].Kind != Idempotency.Kind.New)
+            {
+                continue;
+            }
+            var message = batch[i];
             topic.Value = message.Topic;
             author.Value = message.Author;
             text.Value = message.Text;
             created.Value = ToUnixMicroseconds(DateTime.UtcNow);
-            stored.AddRange(await ReadMessagesAsync(insert, cancellationToken));
+            var row = (await ReadMessagesAsync(insert, cancellationToken))[0];
+            fresh.Add(row);
+            if (message.Idempotency is { } key)
+            {
+                rememberKey.Value = key.Key;
+                rememberHash.Value = key.RequestHash;
+                rememberId.Value = row.Id;
+                await remember.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+        var replayed = new Dictionary<long, Message>();
+        foreach (var id in decisions.Where(d => d.Kind == Idempotency.Kind.ReplayStored).Select(d => d.Target).Distinct())
+        {
+            await using var read = new SqliteCommand($"SELECT {Columns} FROM messages WHERE id = $id", connection, transaction);
+            read.Parameters.AddWithValue("$id", id);
+            replayed[id] = (await ReadMessagesAsync(read, cancellationToken))[0];
+        }
+        if (keys.Count > 0)
+        {
+            await using var forget = new SqliteCommand("DELETE FROM idempotency_keys WHERE created_at_us < $before", connection, transaction);
+            forget.Parameters.AddWithValue("$before", now - (long)Idempotency.Window.TotalMicroseconds);
+            await forget.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
-        Stored?.Invoke(stored);
-        return stored;
+        if (fresh.Count > 0)
+        {
+            Stored?.Invoke(fresh);
+        }
+        return Idempotency.Assemble(decisions, fresh, replayed);
     }
 
     public async Task<Message?> GetAsync(long id, CancellationToken cancellationToken)
