@@ -22,7 +22,7 @@ public sealed class DatabaseStartup(IMessageStore store, DatabaseState state, IL
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning("Database is not ready yet ({Reason}); retrying in {Seconds:0.#} s", exception.Message, delay.TotalSeconds);
+                logger.LogWarning("Database is not ready yet ({Reason}); retrying in {Seconds:0.#} s", exception.Describe(), delay.TotalSeconds);
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
             }

@@ -28,11 +28,16 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private string DataDirectory => Path.Combine(directory, "data");
 
-    public static async Task<PostgresServer> StartAsync(int? port = null)
+    /// <summary>Extra server options, e.g. "-c ssl=on -c ssl_cert_file=...".</summary>
+    public string ExtraOptions { get; init; } = "";
+
+    public string Directory => directory;
+
+    public static async Task<PostgresServer> StartAsync(int? port = null, Func<string, string>? extraOptions = null)
     {
         var binDirectory = FindBinDirectory();
-        var directory = Directory.CreateTempSubdirectory("ms-pg-").FullName;
-        var server = new PostgresServer(directory, binDirectory, port ?? FreePort());
+        var directory = System.IO.Directory.CreateTempSubdirectory("ms-pg-").FullName;
+        var server = new PostgresServer(directory, binDirectory, port ?? FreePort()) { ExtraOptions = extraOptions?.Invoke(directory) ?? "" };
         try
         {
             await server.InitializeAsync();
@@ -83,7 +88,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public async Task StartAsync() =>
         await RunAsync("pg_ctl", "-D", DataDirectory, "-l", Path.Combine(directory, "server.log"), "-w", "-t", "30",
-            "-o", $"-p {Port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300", "start");
+            "-o", $"-p {Port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 {ExtraOptions}", "start");
 
     public async Task StopAsync() => await RunAsync("pg_ctl", "-D", DataDirectory, "-m", "fast", "-w", "stop");
 
@@ -93,7 +98,7 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             await RunAsync("pg_ctl", "-D", DataDirectory, "-m", "immediate", "-w", "stop");
         }
-        Directory.Delete(directory, recursive: true);
+        System.IO.Directory.Delete(directory, recursive: true);
     }
 
     public static int FreePort()
@@ -101,6 +106,15 @@ public sealed class PostgresServer : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Runs a statement on one database of the cluster.</summary>
+    public async Task ExecuteAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
     }
 
     private async Task InitializeAsync()
@@ -137,8 +151,8 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             return configured;
         }
-        var installed = Directory.Exists("/usr/lib/postgresql")
-            ? Directory.GetDirectories("/usr/lib/postgresql")
+        var installed = System.IO.Directory.Exists("/usr/lib/postgresql")
+            ? System.IO.Directory.GetDirectories("/usr/lib/postgresql")
                 .Select(version => Path.Combine(version, "bin"))
                 .Where(bin => File.Exists(Path.Combine(bin, "initdb")))
                 .OrderByDescending(bin => bin, StringComparer.Ordinal)

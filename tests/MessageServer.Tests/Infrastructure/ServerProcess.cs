@@ -27,7 +27,7 @@ public static class ServerProcess
         ProcessRunner.RunAsync("dotnet", [AssemblyPath], Environment(settings), TimeSpan.FromSeconds(30));
 
     /// <summary>Starts the server process on a free port and waits for /ready.</summary>
-    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings, int? port = null)
+    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings, int? port = null, bool waitUntilReady = true)
     {
         port ??= PostgresServer.FreePort();
         var environment = Environment(settings);
@@ -37,7 +37,10 @@ public static class ServerProcess
         // With INSTANCE_PORT, readiness is asked there: PORT may be shared with another process.
         var readyPort = settings.TryGetValue("INSTANCE_PORT", out var instancePort) && instancePort is not null ? instancePort : environment["PORT"];
         var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{readyPort}/ready"));
-        await server.WaitUntilReadyAsync();
+        if (waitUntilReady)
+        {
+            await server.WaitUntilReadyAsync();
+        }
         return server;
     }
 }
@@ -91,6 +94,24 @@ public sealed class RunningServer : IAsyncDisposable
             }
             Assert.True(DateTime.UtcNow < deadline, $"The server did not become ready:\n{Output}");
             await Task.Delay(50);
+        }
+    }
+
+    /// <summary>SIGKILL: the process dies at once, as in a crash or an OOM kill.</summary>
+    public async Task KillAsync()
+    {
+        process.Kill();
+        await process.WaitForExitAsync();
+    }
+
+    /// <summary>Waits until the output holds <paramref name="text"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"The output never held '{text}':\n{Output}");
+            await Task.Delay(100);
         }
     }
 

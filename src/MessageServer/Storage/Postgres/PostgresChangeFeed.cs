@@ -87,7 +87,7 @@ public sealed class PostgresChangeFeed(
             {
                 listening = false;
                 Operations.ServerMetrics.DatabaseErrors.WithLabels("change_feed").Inc();
-                logger.LogWarning("Change feed lost its database connection ({Reason}); reconnecting in {Milliseconds} ms", exception.Message, delay.TotalMilliseconds);
+                logger.LogWarning("Change feed lost its database connection ({Reason}); reconnecting in {Milliseconds} ms", exception.Describe(), delay.TotalMilliseconds);
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
             }
