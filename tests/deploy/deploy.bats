@@ -80,7 +80,7 @@ commit_change() {
   [ "$status" -eq 0 ]
   run psql_query "SELECT text FROM messages WHERE topic = 'deployed'"
   [ "$output" = "via the deployed container" ]
-  [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}' message-server)" = "unless-stopped true [ALL]" ]
+  [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}' message-server)" = "unless-stopped true [ALL] [no-new-privileges]" ]
   serving_version >"$BATS_FILE_TMPDIR/first-version"
 }
 
@@ -170,11 +170,23 @@ commit_change() {
   [[ "$output" == *"message-server $first listening on port $APP_PORT"* ]]
 }
 
-@test "exec runs a command in the serving container" {
+@test "exec runs a command in the serving container, the tokens command included" {
   deploy exec -- dotnet MessageServer.dll healthcheck
   echo "$output"
   [ "$status" -eq 0 ]
   [[ "$output" == *"healthcheck: 200"* ]]
+
+  deploy exec -- dotnet MessageServer.dll tokens create --name deploy-test --read 'alerts*' --write 'alerts*'
+  echo "$output"
+  [ "$status" -eq 0 ]
+  local token
+  token=$(grep -E '^mst_' <<<"$output")
+  [ -n "$token" ]
+  run curl -fsS -X POST "$BASE/api/topics/alerts-deploy/messages" -H "Authorization: Bearer $token" -H 'Content-Type: text/plain' --data-binary "with a token"
+  [ "$status" -eq 0 ]
+  deploy exec -- dotnet MessageServer.dll tokens list
+  [[ "$output" == *"deploy-test"*"active"* ]]
+  [[ "$output" != *"$token"* ]]
 }
 
 @test "a second deploy while one runs is refused by the lock, naming the holder and the release command" {

@@ -51,7 +51,7 @@ public static class HttpHygiene
                 .WithOrigins([.. settings.CorsOrigins])
                 .AllowAnyHeader()
                 .AllowAnyMethod()
-                .WithExposedHeaders("Location", "Retry-After", "X-Request-Id")));
+                .WithExposedHeaders("Location", "Retry-After", "X-Request-Id", "Idempotent-Replayed")));
         }
         return builder;
     }
