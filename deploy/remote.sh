@@ -126,21 +126,6 @@ unlock() {
 
 # --- containers ---------------------------------------------------------------------------------------------
 
-# A port for the new container's instance listener: below the kernel's ephemeral range (outgoing connections
-# take ports from there) and used by no socket at all.
-free_local_port() {
-  local port low used
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  used=$(ss -Htan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u || true)
-  while true; do
-    port=$((20000 + RANDOM % (low - 20000)))
-    if ! grep -qx "$port" <<<"$used" && ! (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
-
 container_exists() {
   d container inspect "$1" >/dev/null 2>&1
 }

@@ -45,18 +45,11 @@ ensure_base_images() {
   done
 }
 
-# A free port below the kernel's ephemeral range, so no outgoing connection can be holding it.
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+
 free_port() {
-  local port low used
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  used=$(ss -Htan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u || true)
-  while true; do
-    port=$((20000 + RANDOM % (low - 20000)))
-    if ! grep -qx "$port" <<<"$used" && ! (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
+  free_local_port
 }
 
 docker_bridge_address() {

@@ -120,35 +120,35 @@ public static class MessagesApi
     public static async Task<Results<Ok<Message>, ProblemHttpResult>> GetMessage(
         string id, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
     {
-        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
-        {
-            return problem;
-        }
-        var message = TryParseId(id, out var messageId) ? await store.GetAsync(messageId, cancellationToken) : null;
-        if (message is null)
-        {
-            return Problems.MessageNotFound(id);
-        }
-        return await access.CheckAsync(context, message.Topic, Right.Read, cancellationToken) ?? (Results<Ok<Message>, ProblemHttpResult>)TypedResults.Ok(message);
+        var (message, problem) = await FindAsync(id, Right.Read, context, store, access, cancellationToken);
+        return problem ?? (Results<Ok<Message>, ProblemHttpResult>)TypedResults.Ok(message!);
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteMessage(
         string id, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
     {
-        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
+        var (message, problem) = await FindAsync(id, Right.Write, context, store, access, cancellationToken);
+        if (problem is not null)
         {
             return problem;
+        }
+        return await store.DeleteAsync(message!.Id, cancellationToken) ? TypedResults.NoContent() : Problems.MessageNotFound(id);
+    }
+
+    /// <summary>The message with that id if the caller may <paramref name="right"/> its topic, else the 401/403/404.</summary>
+    private static async Task<(Message? Message, ProblemHttpResult? Problem)> FindAsync(
+        string id, Right right, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
+    {
+        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
+        {
+            return (null, problem);
         }
         var message = TryParseId(id, out var messageId) ? await store.GetAsync(messageId, cancellationToken) : null;
         if (message is null)
         {
-            return Problems.MessageNotFound(id);
+            return (null, Problems.MessageNotFound(id));
         }
-        if (await access.CheckAsync(context, message.Topic, Right.Write, cancellationToken) is { } denied)
-        {
-            return denied;
-        }
-        return await store.DeleteAsync(message.Id, cancellationToken) ? TypedResults.NoContent() : Problems.MessageNotFound(id);
+        return (message, await access.CheckAsync(context, message.Topic, right, cancellationToken));
     }
 
     private static bool TryParseId(string id, out long messageId) =>
