@@ -1,0 +1,231 @@
+// The benchmark's own load client, for what wrk cannot do: thousands of Server-Sent Events subscribers on raw
+// sockets measuring publish-to-receive latency, and process start-to-ready time.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using MessageServer.Bench;
+
+return args switch
+{
+    ["fanout", .. var rest] => await Fanout.RunAsync(Options.Parse(rest)),
+    ["startup", .. var rest] => await Startup.RunAsync(rest),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: LoadClient fanout --subscribe URL --publish URL --topic T --subscribers N --messages M --rate PER_SECOND [--pid SERVER_PID]
+               LoadClient startup --ready URL -- COMMAND ARGUMENTS...
+        """);
+    return 2;
+}
+
+namespace MessageServer.Bench
+{
+    internal sealed class Options(Dictionary<string, string> values)
+    {
+        public string Get(string name) => values.TryGetValue(name, out var value) ? value : throw new ArgumentException($"--{name} is required");
+
+        public int Number(string name) => int.Parse(Get(name), CultureInfo.InvariantCulture);
+
+        public string? Optional(string name) => values.GetValueOrDefault(name);
+
+        public static Options Parse(string[] arguments)
+        {
+            var values = new Dictionary<string, string>();
+            for (var i = 0; i + 1 < arguments.Length; i += 2)
+            {
+                values[arguments[i].TrimStart('-')] = arguments[i + 1];
+            }
+            return new Options(values);
+        }
+    }
+
+    /// <summary>Opens N stream subscribers, publishes M messages at a fixed rate, and measures every delivery.</summary>
+    internal static class Fanout
+    {
+        public static async Task<int> RunAsync(Options options)
+        {
+            var subscribe = new Uri(options.Get("subscribe"));
+            var publish = new Uri(options.Get("publish"));
+            var topic = options.Get("topic");
+            var subscribers = options.Number("subscribers");
+            var messages = options.Number("messages");
+            var rate = options.Number("rate");
+            var pid = options.Optional("pid");
+
+            var rssBefore = Rss(pid);
+            var latencies = new List<double>[subscribers];
+            var connected = 0;
+            var delivered = 0;
+            using var stop = new CancellationTokenSource();
+            var readers = new Task[subscribers];
+            for (var i = 0; i < subscribers; i++)
+            {
+                var mine = latencies[i] = new List<double>(messages);
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(subscribe.Host, subscribe.Port);
+                await socket.SendAsync(Encoding.ASCII.GetBytes(
+                    $"GET /api/topics/{topic}/stream HTTP/1.1\r\nHost: {subscribe.Authority}\r\nAccept: text/event-stream\r\n\r\n"));
+                readers[i] = ReadAsync(socket, mine, () => Interlocked.Increment(ref connected), () => Interlocked.Increment(ref delivered), stop.Token);
+            }
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (Volatile.Read(ref connected) < subscribers && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            await Task.Delay(500);
+            var rssIdle = Rss(pid);
+
+            using var client = new HttpClient { BaseAddress = publish };
+            var interval = TimeSpan.FromSeconds(1.0 / rate);
+            var clock = Stopwatch.StartNew();
+            for (var m = 0; m < messages; m++)
+            {
+                var due = interval * m;
+                if (clock.Elapsed < due)
+                {
+                    await Task.Delay(due - clock.Elapsed);
+                }
+                var body = $"{{\"text\": \"t={DateTime.UtcNow.Ticks}\"}}";
+                using var response = await client.PostAsync($"/api/topics/{topic}/messages", new StringContent(body, Encoding.UTF8, "application/json"));
+                response.EnsureSuccessStatusCode();
+            }
+            var expected = (long)subscribers * messages;
+            deadline = DateTime.UtcNow.AddSeconds(15);
+            while (Volatile.Read(ref delivered) < expected && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            await stop.CancelAsync();
+
+            var all = latencies.SelectMany(l => { lock (l) { return l.ToArray(); } }).Order().ToArray();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"subscribers={subscribers} connected={connected} expected={expected} delivered={delivered} " +
+                $"p50_ms={Percentile(all, 0.50):0.0} p99_ms={Percentile(all, 0.99):0.0} max_ms={(all.Length == 0 ? 0 : all[^1]):0.0} " +
+                $"rss_before_kb={rssBefore} rss_idle_kb={rssIdle} rss_per_subscriber_bytes={(rssIdle - rssBefore) * 1024.0 / Math.Max(1, subscribers):0}"));
+            return 0;
+        }
+
+        private static async Task ReadAsync(Socket socket, List<double> latencies, Action onConnected, Action onDelivered, CancellationToken cancellationToken)
+        {
+            var buffer = new byte[4096];
+            var pending = new StringBuilder();
+            var headersSeen = false;
+            try
+            {
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var read = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+                    var now = DateTime.UtcNow.Ticks;
+                    pending.Append(Encoding.UTF8.GetString(buffer, 0, read));
+                    if (!headersSeen && pending.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+                    {
+                        headersSeen = true;
+                        onConnected();
+                    }
+                    var text = pending.ToString();
+                    var start = 0;
+                    int marker;
+                    while ((marker = text.IndexOf("\"text\":\"t=", start, StringComparison.Ordinal)) >= 0)
+                    {
+                        var end = text.IndexOf('"', marker + 10);
+                        if (end < 0)
+                        {
+                            break;
+                        }
+                        var sent = long.Parse(text.AsSpan(marker + 10, end - marker - 10), CultureInfo.InvariantCulture);
+                        lock (latencies)
+                        {
+                            latencies.Add(TimeSpan.FromTicks(now - sent).TotalMilliseconds);
+                        }
+                        onDelivered();
+                        start = end;
+                    }
+                    pending.Remove(0, start);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (SocketException)
+            {
+            }
+            finally
+            {
+                socket.Dispose();
+            }
+        }
+
+        private static double Percentile(double[] sorted, double p) =>
+            sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+
+        private static long Rss(string? pid)
+        {
+            if (pid is null)
+            {
+                return 0;
+            }
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>Starts a command and measures the time until a URL first answers 200; then stops it.</summary>
+    internal static class Startup
+    {
+        public static async Task<int> RunAsync(string[] arguments)
+        {
+            var separator = Array.IndexOf(arguments, "--");
+            var ready = new Uri(Options.Parse(arguments[..separator]).Get("ready"));
+            var command = arguments[(separator + 1)..];
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+            var clock = Stopwatch.StartNew();
+            var startInfo = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in command[1..])
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+            using var process = Process.Start(startInfo)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                while (clock.Elapsed < TimeSpan.FromSeconds(30))
+                {
+                    try
+                    {
+                        using var response = await client.GetAsync(ready);
+                        if (response.IsSuccessStatusCode)
+                        {
+                            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ready_ms={clock.Elapsed.TotalMilliseconds:0}"));
+                            return 0;
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                    }
+                    catch (TaskCanceledException)
+                    {
+                    }
+                    await Task.Delay(2);
+                }
+                Console.WriteLine("ready_ms=timeout");
+                return 1;
+            }
+            finally
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# The benchmark: message-server measured against the machine's own limits, in one run.
+#   bench/run.sh            full run (about 3 minutes); writes bench/results/<date>.md and bench/results/latest.md
+#   bench/run.sh --smoke    a few seconds per figure, to keep the harness working (CI); writes nowhere unless --output
+#   bench/run.sh [--smoke] [--output DIR]
+# It starts its own PostgreSQL with default durability (fsync and synchronous_commit on), the server built in
+# Release, nginx for the read reference, and measures with pgbench, wrk and bench/LoadClient.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=deploy/lib.sh
+source "$repo/deploy/lib.sh"
+
+smoke=false
+output=""
+while (($# > 0)); do
+  case "$1" in
+    --smoke) smoke=true; shift ;;
+    --output) output=${2:?--output needs a folder}; shift 2 ;;
+    -h | --help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+if $smoke; then
+  seconds=2 subscribers=200 messages=5 cross_subscribers=50
+else
+  seconds=20 subscribers=10000 messages=100 cross_subscribers=500
+  output=${output:-$repo/bench/results}
+fi
+
+work=$(mktemp -d /tmp/ms-bench-XXXXXX)
+# PostgreSQL runs as the postgres user and must reach its folder inside.
+chmod 755 "$work"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  if [[ -n "${pg_bin:-}" && -f "$work/pg/data/postmaster.pid" ]]; then
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() {
+  echo "==> $*" >&2
+}
+
+ensure_tools() {
+  local missing=() tool
+  for tool in wrk nginx; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  if ((${#missing[@]} > 0)); then
+    [[ $EUID -eq 0 ]] || die "missing ${missing[*]}: apt-get install wrk nginx-light"
+    log "installing wrk and nginx"
+    apt-get install -y -q wrk nginx-light >/dev/null
+  fi
+  pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+  [[ -n "$pg_bin" ]] || die "PostgreSQL server binaries are missing: apt-get install postgresql"
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+}
+
+start_postgres() {
+  pg_port=$(free_local_port)
+  mkdir -p "$work/pg"
+  chown postgres:postgres "$work/pg"
+  runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  # Default durability: fsync and synchronous_commit stay on.
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
+    -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  psql_run postgres "CREATE DATABASE server"
+  psql_run postgres "CREATE DATABASE reference"
+  # The reference table has the server's shape, from its own migration.
+  psql_run reference "$(cat "$repo/src/MessageServer/Storage/Postgres/Migrations/0001_create_messages.sql")"
+}
+
+psql_run() {
+  (cd / && runuser -u postgres -- "$pg_bin/psql" -h "$work/pg" -p "$pg_port" -U postgres -d "$1" -qAtc "$2")
+}
+
+build() {
+  log "building the server (Release) and the load client"
+  dotnet publish "$repo/src/MessageServer/MessageServer.csproj" -c Release -o "$work/server" -p:UseAppHost=false >/dev/null
+  dotnet build "$repo/bench/LoadClient/LoadClient.csproj" -c Release -o "$work/client" >/dev/null
+}
+
+# Starts a server instance on a port against the benchmark database; sets server_pid.
+start_server() {
+  local port=$1
+  (cd "$work/server" && exec env PORT="$port" POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres \
+    POSTGRES_PASSWORD=unused POSTGRES_DB=server POSTGRES_SSLMODE=disable RATE_LIMIT=off \
+    Logging__LogLevel__Default=Warning dotnet MessageServer.dll) >"$work/server-$port.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+}
+
+wait_ready() {
+  local _
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$1/ready" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the server on port $1 did not become ready; see $work/server-$1.log"
+}
+
+# wrk's requests/s, p50 and p99 (ms) as "rps p50 p99".
+run_wrk() {
+  local result
+  result=$(wrk -t2 -c64 -d"${seconds}s" --latency "$@" 2>&1)
+  echo "$result" >>"$work/wrk.log"
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }' <<<"$result"
+}
+
+publish_figures() {
+  log "publish: pgbench single-row INSERT, 64 clients, ${seconds}s"
+  echo "INSERT INTO messages (topic, author, text) VALUES ('bench', 'bench', 'disk usage on web-1 is at 91 percent, cleaning up old release folders now');" >"$work/insert.sql"
+  pgbench_tps=$(cd / && runuser -u postgres -- "$pg_bin/pgbench" -h "$work/pg" -p "$pg_port" -U postgres -n -M prepared \
+    -c 64 -j 2 -T "$seconds" -f "$work/insert.sql" reference 2>&1 | awk '/^tps/ {print int($3)}' | tail -n 1)
+  log "publish: the server, wrk POST, 64 connections, ${seconds}s"
+  read -r publish_rps publish_p50 publish_p99 publish_bad < <(run_wrk -s "$repo/bench/post.lua" "http://127.0.0.1:$port_a/api/topics/bench/messages")
+}
+
+read_figures() {
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS -o /dev/null -X POST "http://127.0.0.1:$port_a/api/topics/bench-read/messages" -H 'Content-Type: text/plain' --data-binary "message $i of the read benchmark"
+  done
+  mkdir -p "$work/nginx/root"
+  curl -fsS -o "$work/nginx/root/latest.json" "http://127.0.0.1:$port_a/api/topics/bench-read/messages"
+  nginx_port=$(free_local_port)
+  cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/tmp;
+  proxy_temp_path $work/nginx/tmp;
+  fastcgi_temp_path $work/nginx/tmp;
+  uwsgi_temp_path $work/nginx/tmp;
+  scgi_temp_path $work/nginx/tmp;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location = /latest.json { root $work/nginx/root; default_type application/json; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
+  pids+=($!)
+  sleep 0.5
+  log "read: nginx serving the same $(wc -c <"$work/nginx/root/latest.json") bytes, 64 connections, ${seconds}s"
+  read -r nginx_rps _ _ _ < <(run_wrk "http://127.0.0.1:$nginx_port/latest.json")
+  log "read: the server's latest 50, 64 connections, ${seconds}s"
+  read -r read_rps read_p50 read_p99 read_bad < <(run_wrk "http://127.0.0.1:$port_a/api/topics/bench-read/messages")
+}
+
+fanout_figures() {
+  log "fan-out: $subscribers subscribers, $messages messages at 10/s"
+  fanout=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_a" --publish "http://127.0.0.1:$port_a" \
+    --topic fanout --subscribers "$subscribers" --messages "$messages" --rate 10 --pid "$pid_a")
+  log "cross-instance: $cross_subscribers subscribers on instance B, publisher on A (and on B itself for the baseline)"
+  cross=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_b" --publish "http://127.0.0.1:$port_a" \
+    --topic cross --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
+  same=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_b" --publish "http://127.0.0.1:$port_b" \
+    --topic same --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
+}
+
+field() {
+  sed -n -E "s/.*(^| )$2=([^ ]*).*/\2/p" <<<"$1"
+}
+
+startup_figures() {
+  local port
+  port=$(free_local_port)
+  log "start-up to ready: SQLite and PostgreSQL"
+  startup_sqlite=$(cd "$work/server" && env PORT="$port" SQLITE_PATH="$work/startup/messages.db" RATE_LIMIT=off \
+    dotnet "$work/client/LoadClient.dll" startup --ready "http://127.0.0.1:$port/ready" -- dotnet MessageServer.dll | sed 's/ready_ms=//')
+  startup_postgres=$(cd "$work/server" && env PORT="$port" POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres \
+    POSTGRES_PASSWORD=unused POSTGRES_DB=server POSTGRES_SSLMODE=disable RATE_LIMIT=off \
+    dotnet "$work/client/LoadClient.dll" startup --ready "http://127.0.0.1:$port/ready" -- dotnet MessageServer.dll | sed 's/ready_ms=//')
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+met() {
+  awk -v value="$1" -v op="$2" -v target="$3" 'BEGIN {
+    if (value == "" || value == "n/a" || value == "nan") { print "no"; exit }
+    ok = (op == ">=") ? value >= target : value <= target
+    print ok ? "yes" : "no" }'
+}
+
+# The same figure in the last committed results, for the change column.
+previous() {
+  local file="$repo/bench/results/latest.md"
+  [[ -f "$file" ]] || return 0
+  awk -F'|' -v name="$1" '$2 ~ name { gsub(/ /, "", $3); print $3; exit }' "$file"
+}
+
+change() {
+  local before
+  before=$(previous "$1")
+  if [[ -z "$before" ]]; then
+    echo "-"
+  else
+    awk -v now="$2" -v before="$before" 'BEGIN { if (before + 0 == 0) print "-"; else printf "%+.0f%%", (now - before) * 100 / before }'
+  fi
+}
+
+report() {
+  local fan_p50 fan_p99 fan_delivered fan_expected rss cross_p99 same_p99 cross_extra file table
+  fan_p50=$(field "$fanout" p50_ms)
+  fan_p99=$(field "$fanout" p99_ms)
+  fan_delivered=$(field "$fanout" delivered)
+  fan_expected=$(field "$fanout" expected)
+  rss=$(field "$fanout" rss_per_subscriber_bytes)
+  cross_p99=$(field "$cross" p99_ms)
+  same_p99=$(field "$same" p99_ms)
+  cross_extra=$(awk -v a="$cross_p99" -v b="$same_p99" 'BEGIN { printf "%.1f", a - b }')
+  local publish_ratio read_ratio
+  publish_ratio=$(ratio "$publish_rps" "$pgbench_tps")
+  read_ratio=$(ratio "$read_rps" "$nginx_rps")
+  table=$(cat <<TABLE
+| Figure | Value | Reference | Ratio | Target | Met | Change |
+|---|---|---|---|---|---|---|
+| Publish (req/s) | $publish_rps | pgbench INSERT $pgbench_tps tps | $publish_ratio | ≥ 2.0× | $(met "$publish_ratio" ">=" 2.0) | $(change "Publish \\(req" "$publish_rps") |
+| Publish p50 / p99 (ms) | $publish_p50 / $publish_p99 | | | | | |
+| Latest-50 read (req/s) | $read_rps | nginx static $nginx_rps req/s | $read_ratio | ≥ 0.9× | $(met "$read_ratio" ">=" 0.9) | $(change "Latest-50" "$read_rps") |
+| Read p50 / p99 (ms) | $read_p50 / $read_p99 | | | | | |
+| Fan-out p99 (ms), $subscribers subscribers | $fan_p99 | p50 $fan_p50 ms | | ≤ 100 ms | $(met "$fan_p99" "<=" 100) | $(change "Fan-out p99" "$fan_p99") |
+| Fan-out delivered | $fan_delivered | of $fan_expected | | all | $([[ "$fan_delivered" == "$fan_expected" ]] && echo yes || echo no) | |
+| Memory per idle subscriber (bytes) | $rss | | | ≤ 10240 | $(met "$rss" "<=" 10240) | $(change "Memory per" "$rss") |
+| Cross-instance p99 (ms) | $cross_p99 | same-instance $same_p99 | +$cross_extra ms | ≤ +50 ms | $(met "$cross_extra" "<=" 50) | $(change "Cross-instance" "$cross_p99") |
+| Start-up to ready, SQLite (ms) | $startup_sqlite | | | ≤ 500 | $(met "$startup_sqlite" "<=" 500) | $(change "SQLite \\(ms" "$startup_sqlite") |
+| Start-up to ready, PostgreSQL (ms) | $startup_postgres | | | ≤ 500 | $(met "$startup_postgres" "<=" 500) | $(change "PostgreSQL \\(ms" "$startup_postgres") |
+TABLE
+)
+  local header
+  header="Benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $( $smoke && echo "smoke mode, ${seconds}s per figure" || echo "${seconds}s per figure"); non-2xx: publish ${publish_bad:-0}, read ${read_bad:-0}."
+  printf '%s\n\n%s\n' "$header" "$table"
+  if [[ -n "$output" ]]; then
+    mkdir -p "$output"
+    file="$output/$(date -u +%Y-%m-%dT%H%M%SZ).md"
+    printf '# Benchmark results\n\n%s\n\n%s\n' "$header" "$table" >"$file"
+    cp "$file" "$output/latest.md"
+    log "written to $file and $output/latest.md"
+  fi
+}
+
+main() {
+  ensure_tools
+  start_postgres
+  build
+  port_a=$(free_local_port)
+  start_server "$port_a"
+  pid_a=$server_pid
+  wait_ready "$port_a"
+  port_b=$(free_local_port)
+  start_server "$port_b"
+  wait_ready "$port_b"
+  publish_figures
+  read_figures
+  fanout_figures
+  startup_figures
+  report
+}
+
+main

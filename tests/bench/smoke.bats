@@ -1,0 +1,17 @@
+#!/usr/bin/env bats
+# The benchmark harness in smoke mode (a few seconds per figure): it must run end to end and report every
+# figure. No timing is asserted here; performance lives in bench/results.
+
+@test "bench/run.sh --smoke measures every figure against its reference" {
+  cd "$BATS_TEST_DIRNAME/../.."
+  run bench/run.sh --smoke --output "$BATS_TEST_TMPDIR/results"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  local table="$BATS_TEST_TMPDIR/results/latest.md"
+  [ -f "$table" ]
+  for figure in "Publish (req/s)" "Latest-50 read (req/s)" "Fan-out p99" "Fan-out delivered" "Memory per idle subscriber" "Cross-instance p99" "Start-up to ready, SQLite" "Start-up to ready, PostgreSQL"; do
+    grep -F "| $figure" "$table" | grep -qE '\| [0-9]+(\.[0-9]+)? '
+  done
+  grep -qE 'pgbench INSERT [0-9]+ tps' "$table"
+  grep -qE 'nginx static [0-9]+ req/s' "$table"
+}
