@@ -15,6 +15,13 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     private const string Columns = "id, topic, author, text, created_at";
 
+    // Above this many ids a NOTIFY payload could pass PostgreSQL's 8000-byte limit; larger batches are split.
+    private const int MaxSingleNotifyBatch = 300;
+    private const int MaxRecentlyStored = 100_000;
+
+    // What this instance stored, until its change feed picks the ids up (saves reading them back).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, Message> recentlyStored = new();
+
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         // DbUp does not serialise concurrent runs itself: instances starting together queue on this lock,
@@ -39,9 +46,55 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
+        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToArray();
+        var stored = keys.Length == 0 && batch.Count <= MaxSingleNotifyBatch
+            ? await AppendInOneRoundTripAsync(batch, cancellationToken)
+            : await AppendWithKeysAsync(batch, keys, cancellationToken);
+        return stored;
+    }
+
+    /// <summary>
+    /// The common case, no idempotency keys: the topic locks and the insert that also sends its NOTIFY go to the
+    /// server in one batch, then the commit: two round trips per group commit.
+    /// </summary>
+    private async Task<IReadOnlyList<Appended>> AppendInOneRoundTripAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToArray();
+        await using var commands = new NpgsqlBatch(connection, transaction);
+        var lockCommand = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k");
+        lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = batch.Select(m => TopicLockKey(m.Topic)).Distinct().Order().ToArray() });
+        var insert = new NpgsqlBatchCommand(
+            $"""
+            WITH inserted AS (
+                INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}),
+            announced AS (
+                SELECT pg_notify('{ChangeChannel}', 'm,' || string_agg(id::text, ',' ORDER BY id)) AS sent FROM inserted)
+            SELECT {Columns} FROM inserted CROSS JOIN announced
+            """);
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
+        commands.BatchCommands.Add(lockCommand);
+        commands.BatchCommands.Add(insert);
+        var created = new List<Message>(batch.Count);
+        await using (var reader = await commands.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.NextResultAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                created.Add(new Message(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+            }
+        }
+        RememberUntilNotified(created);
+        await transaction.CommitAsync(cancellationToken);
+        return created.OrderBy(m => m.Id).Select(m => new Appended(m, false)).ToList();
+    }
+
+    private async Task<IReadOnlyList<Appended>> AppendWithKeysAsync(IReadOnlyList<NewMessage> batch, string[] keys, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         // Per-topic locks held from id allocation to commit make each topic's ids commit in ascending order,
         // across all instances; per-key locks make racing retries of one Idempotency-Key take turns. Taking
@@ -78,8 +131,22 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeNotification.ForStored(created.Select(m => m.Id)) });
             await notify.ExecuteNonQueryAsync(cancellationToken);
         }
+        RememberUntilNotified(created);
         await transaction.CommitAsync(cancellationToken);
         return Idempotency.Assemble(decisions, created, replayed);
+    }
+
+    /// <summary>Kept before the commit, so the change feed finds them even if its NOTIFY arrives first.</summary>
+    private void RememberUntilNotified(List<Message> created)
+    {
+        if (recentlyStored.Count > MaxRecentlyStored)
+        {
+            recentlyStored.Clear(); // the change feed is not consuming (e.g. reconnecting): it reads them back instead
+        }
+        foreach (var message in created)
+        {
+            recentlyStored[message.Id] = message;
+        }
     }
 
     private static async Task<List<Message>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<NewMessage> fresh, CancellationToken cancellationToken)
@@ -158,12 +225,33 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return messages;
     }
 
-    /// <summary>Messages by id in ascending order; what the change feed fetches for a notification.</summary>
+    /// <summary>
+    /// Messages by id in ascending order: what the change feed fetches for a notification. This instance's own
+    /// publishes come from memory; only other instances' are read from the database.
+    /// </summary>
     public async Task<IReadOnlyList<Message>> GetManyAsync(long[] ids, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1) ORDER BY id");
-        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
-        return await ReadMessagesAsync(command, cancellationToken);
+        var messages = new List<Message>(ids.Length);
+        var missing = new List<long>();
+        foreach (var id in ids)
+        {
+            if (recentlyStored.TryRemove(id, out var message))
+            {
+                messages.Add(message);
+            }
+            else
+            {
+                missing.Add(id);
+            }
+        }
+        if (missing.Count > 0)
+        {
+            await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1)");
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = missing.ToArray() });
+            messages.AddRange(await ReadMessagesAsync(command, cancellationToken));
+        }
+        messages.Sort((a, b) => a.Id.CompareTo(b.Id));
+        return messages;
     }
 
     public async Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken)
