@@ -19,9 +19,12 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly ILogger<MessagePublisher> logger;
     private readonly Task writer;
 
-    public MessagePublisher(IMessageStore store, ILogger<MessagePublisher> logger)
+    private readonly TopicWindows windows;
+
+    public MessagePublisher(IMessageStore store, TopicWindows windows, ILogger<MessagePublisher> logger)
     {
         this.store = store;
+        this.windows = windows;
         this.logger = logger;
         writer = Task.Run(WriteBatchesAsync);
     }
@@ -50,6 +53,11 @@ public sealed class MessagePublisher : IAsyncDisposable
                 var stored = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
                 for (var i = 0; i < batch.Count; i++)
                 {
+                    // Before the 201: a read of the latest page right after it includes the message.
+                    if (stored[i].Message is { } message)
+                    {
+                        windows.Add(message);
+                    }
                     batch[i].Stored.TrySetResult(stored[i]);
                 }
                 ServerMetrics.MessagesPublished.Inc(stored.Count(a => a is { Message: not null, Replayed: false }));

@@ -74,8 +74,8 @@ public static class MessagesApi
         return TypedResults.Created($"/api/messages/{message.Id}", message);
     }
 
-    public static async Task<Results<Ok<MessageList>, ProblemHttpResult>> ListMessages(
-        string topic, HttpRequest request, IMessageStore store, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<MessageList>, FileContentHttpResult, ProblemHttpResult>> ListMessages(
+        string topic, HttpRequest request, IMessageStore store, TopicWindows windows, CancellationToken cancellationToken)
     {
         if (InputRules.CheckTopic(topic) is { } topicError)
         {
@@ -96,8 +96,21 @@ public static class MessagesApi
         {
             return Problems.Invalid("before", beforeError);
         }
-        var page = new PageQuery((int)(limit ?? InputRules.DefaultLimit), after, before);
-        return TypedResults.Ok(new MessageList(await store.ListAsync(topic, page, cancellationToken)));
+        var pageSize = (int)(limit ?? InputRules.DefaultLimit);
+        if (after is not null || before is not null)
+        {
+            return TypedResults.Ok(new MessageList(await store.ListAsync(topic, new PageQuery(pageSize, after, before), cancellationToken)));
+        }
+        // The latest page, the common read: from memory when the topic's window is there, else from the store,
+        // reading a whole window so the next reads need no database round trip.
+        if (windows.TryGetLatest(topic, pageSize, out var json))
+        {
+            return TypedResults.Bytes(json, "application/json");
+        }
+        var generation = windows.Generation(topic);
+        var latest = await store.ListAsync(topic, new PageQuery(TopicWindows.Size, null, null), cancellationToken);
+        windows.Load(topic, latest, generation);
+        return TypedResults.Ok(new MessageList(latest.Count > pageSize ? latest.Skip(latest.Count - pageSize).ToList() : latest));
     }
 
     /// <summary>The topics the caller may read.</summary>
@@ -125,14 +138,19 @@ public static class MessagesApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteMessage(
-        string id, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
+        string id, HttpContext context, IMessageStore store, TopicWindows windows, AccessControl access, CancellationToken cancellationToken)
     {
         var (message, problem) = await FindAsync(id, Right.Write, context, store, access, cancellationToken);
         if (problem is not null)
         {
             return problem;
         }
-        return await store.DeleteAsync(message!.Id, cancellationToken) ? TypedResults.NoContent() : Problems.MessageNotFound(id);
+        if (!await store.DeleteAsync(message!.Id, cancellationToken))
+        {
+            return Problems.MessageNotFound(id);
+        }
+        windows.Remove(message.Topic, message.Id);
+        return TypedResults.NoContent();
     }
 
     /// <summary>The message with that id if the caller may <paramref name="right"/> its topic, else the 401/403/404.</summary>

@@ -37,6 +37,7 @@ public static class HostingExtensions
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
         builder.Services.AddSingleton<MessagePublisher>();
         builder.Services.AddSingleton<MessageHub>();
+        builder.Services.AddSingleton<TopicWindows>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<AccessControl>();
         builder.Services.AddHostedService<StartupLog>();

@@ -495,6 +495,49 @@ public abstract class MessageApiContract(ServerFixture server)
         Assert.Contains("<script src=\"app.js\"", html, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_latest_page_read_from_memory_includes_a_message_as_soon_as_its_201_arrived()
+    {
+        var topic = UniqueTopic();
+        await Client.PublishAsync(topic, "first");
+        await Client.ListAsync(topic); // loads the topic's window
+
+        for (var i = 0; i < 5; i++)
+        {
+            var published = await Client.PublishAsync(topic, $"then {i}");
+            Assert.Equal(published.Id, (await Client.ListAsync(topic, "?limit=2"))[^1].Id);
+        }
+        Assert.Equal(6, (await Client.ListAsync(topic)).Count);
+    }
+
+    [Fact]
+    public async Task A_latest_page_read_from_memory_drops_a_deleted_message_at_once()
+    {
+        var topic = UniqueTopic();
+        var keep = await Client.PublishAsync(topic, "keep");
+        var doomed = await Client.PublishAsync(topic, "doomed");
+        await Client.ListAsync(topic);
+
+        using var deleted = await Client.DeleteAsync($"/api/messages/{doomed.Id}");
+
+        Assert.Equal([keep.Id], (await Client.ListAsync(topic)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task The_latest_200_stay_exact_as_a_topic_grows_past_its_window()
+    {
+        var topic = UniqueTopic();
+        var published = (await Task.WhenAll(Enumerable.Range(0, 150).Select(i => Client.PublishAsync(topic, $"early {i}")))).Select(m => m.Id).ToList();
+        await Client.ListAsync(topic, "?limit=200");
+        for (var i = 0; i < 60; i++)
+        {
+            published.Add((await Client.PublishAsync(topic, $"late {i}")).Id);
+        }
+
+        Assert.Equal(published.Order().TakeLast(200), (await Client.ListAsync(topic, "?limit=200")).Select(m => m.Id));
+        Assert.Equal(published.Order().TakeLast(7), (await Client.ListAsync(topic, "?limit=7")).Select(m => m.Id));
+    }
+
     private async Task<HttpResponseMessage> PublishWithKeyAsync(string topic, string key, string text)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/topics/{topic}/messages")

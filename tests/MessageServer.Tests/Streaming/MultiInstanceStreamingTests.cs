@@ -44,6 +44,29 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
     }
 
     [Fact]
+    public async Task An_instance_serving_a_topic_from_memory_soon_shows_messages_and_deletes_made_on_the_other()
+    {
+        var topic = UniqueTopic();
+        var one = await first.Client.PublishAsync(topic, "one");
+        Assert.Single(await second.Client.ListAsync(topic)); // the second instance now holds the topic in memory
+
+        var two = await first.Client.PublishAsync(topic, "two");
+        using (await first.Client.DeleteAsync($"/api/messages/{one.Id}"))
+        {
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        List<long> seen;
+        do
+        {
+            await Task.Delay(50);
+            seen = (await second.Client.ListAsync(topic)).Select(m => m.Id).ToList();
+        }
+        while (!seen.SequenceEqual([two.Id]) && DateTime.UtcNow < deadline);
+        Assert.Equal([two.Id], seen);
+    }
+
+    [Fact]
     public async Task A_delete_on_one_instance_reaches_subscribers_of_the_other()
     {
         var topic = UniqueTopic();

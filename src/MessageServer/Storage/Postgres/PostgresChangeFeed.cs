@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using MessageServer.Configuration;
+using MessageServer.Messages;
 using MessageServer.Streaming;
 using Npgsql;
 
@@ -12,7 +13,7 @@ namespace MessageServer.Storage.Postgres;
 /// drops (database restart, network cut) it reconnects and replays what the active topics missed.
 /// </summary>
 public sealed class PostgresChangeFeed(
-    ServerSettings settings, PostgresMessageStore store, MessageHub hub, DatabaseState state, ILogger<PostgresChangeFeed> logger)
+    ServerSettings settings, PostgresMessageStore store, MessageHub hub, TopicWindows windows, DatabaseState state, ILogger<PostgresChangeFeed> logger)
     : BackgroundService
 {
     public const string ListenerApplicationName = "message-server-listener";
@@ -114,10 +115,12 @@ public sealed class PostgresChangeFeed(
                     case ChangeNotification.Parsed.Stored stored:
                         foreach (var message in await store.GetManyAsync(stored.Ids, stoppingToken))
                         {
+                            windows.Add(message);
                             hub.Deliver(message);
                         }
                         break;
                     case ChangeNotification.Parsed.Deleted deleted:
+                        windows.Remove(deleted.Topic, deleted.Id);
                         hub.DeliverDeleted(deleted.Topic, deleted.Id);
                         break;
                 }

@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+
+namespace MessageServer.Messages;
+
+/// <summary>
+/// The latest messages of recently read topics, in memory, with each page size's JSON ready to send: a latest
+/// page read needs no database round trip. Kept current by the change feed and, for this instance's own
+/// publishes and deletes, before their response is sent, so a read after a 201 includes that message.
+/// </summary>
+public sealed class TopicWindows
+{
+    public const int Size = InputRules.MaxLimit;
+    private const int MaxTopics = 10_000;
+    private const int Stripes = 4096;
+
+    private readonly ConcurrentDictionary<string, Window> windows = new(StringComparer.Ordinal);
+
+    // Changes counted per stripe of topics, so a page read from the database is cached only if nothing changed
+    // in its topic while it was being read.
+    private readonly long[] generations = new long[Stripes];
+
+    public long Generation(string topic) => Volatile.Read(ref generations[Stripe(topic)]);
+
+    /// <summary>The JSON of the latest <paramref name="limit"/> messages when the topic's window is in memory.</summary>
+    public bool TryGetLatest(string topic, int limit, out byte[] json)
+    {
+        json = [];
+        return windows.TryGetValue(topic, out var window) && window.TryGetJson(limit, out json);
+    }
+
+    /// <summary>Keeps the latest messages read from the store, unless the topic changed since <paramref name="generation"/>.</summary>
+    public void Load(string topic, IReadOnlyList<Message> latest, long generation)
+    {
+        if (windows.Count >= MaxTopics)
+        {
+            windows.Clear();
+        }
+        var window = new Window(latest);
+        if (Generation(topic) == generation && windows.TryAdd(topic, window) && Generation(topic) != generation)
+        {
+            windows.TryRemove(new KeyValuePair<string, Window>(topic, window));
+        }
+    }
+
+    public void Add(Message message)
+    {
+        Interlocked.Increment(ref generations[Stripe(message.Topic)]);
+        if (windows.TryGetValue(message.Topic, out var window))
+        {
+            window.Add(message);
+        }
+    }
+
+    public void Remove(string topic, long id)
+    {
+        Interlocked.Increment(ref generations[Stripe(topic)]);
+        if (windows.TryGetValue(topic, out var window))
+        {
+            window.Remove(id);
+        }
+    }
+
+    private static int Stripe(string topic) => (int)((uint)StringComparer.Ordinal.GetHashCode(topic) % Stripes);
+
+    private sealed class Window(IReadOnlyList<Message> latest)
+    {
+        private readonly Lock gate = new();
+        private readonly List<Message> messages = [.. latest];
+        private readonly Dictionary<int, byte[]> json = [];
+
+        // The window always holds the latest messages.Count messages of the topic; while it holds all of
+        // them (fewer than Size were ever there), it can serve any page size.
+        private bool wholeTopic = latest.Count < Size;
+
+        public bool TryGetJson(int limit, out byte[] page)
+        {
+            lock (gate)
+            {
+                if (json.TryGetValue(limit, out page!))
+                {
+                    return true;
+                }
+                if (!wholeTopic && messages.Count < limit)
+                {
+                    return false;
+                }
+                var slice = messages.Count > limit ? messages.GetRange(messages.Count - limit, limit) : messages;
+                page = JsonSerializer.SerializeToUtf8Bytes(new MessageList(slice), MessageJsonContext.Default.MessageList);
+                json[limit] = page;
+                return true;
+            }
+        }
+
+        public void Add(Message message)
+        {
+            lock (gate)
+            {
+                var index = messages.BinarySearch(message, ById.Instance);
+                if (index >= 0)
+                {
+                    return;
+                }
+                messages.Insert(~index, message);
+                if (messages.Count > Size)
+                {
+                    messages.RemoveAt(0);
+                    wholeTopic = false;
+                }
+                json.Clear();
+            }
+        }
+
+        public void Remove(long id)
+        {
+            lock (gate)
+            {
+                var index = messages.FindIndex(m => m.Id == id);
+                if (index < 0)
+                {
+                    return;
+                }
+                messages.RemoveAt(index);
+                json.Clear();
+            }
+        }
+    }
+
+    private sealed class ById : IComparer<Message>
+    {
+        public static readonly ById Instance = new();
+
+        public int Compare(Message? x, Message? y) => x!.Id.CompareTo(y!.Id);
+    }
+}
