@@ -10,9 +10,29 @@ namespace MessageServer.Streaming;
 /// Live subscribers by topic on this instance. The change feed is its only source (for this instance's
 /// own publishes too), and it hands events over in commit order, which within a topic is id order.
 /// </summary>
-public sealed class MessageHub(ServerSettings settings)
+public sealed class MessageHub : IDisposable
 {
     private readonly ConcurrentDictionary<string, TopicSubscribers> topics = new(StringComparer.Ordinal);
+    private readonly ServerSettings settings;
+
+    // One timer for all streams (not one per stream): every subscriber gets a comment line each interval.
+    private readonly Timer heartbeat;
+
+    public MessageHub(ServerSettings settings)
+    {
+        this.settings = settings;
+        heartbeat = new Timer(_ => SendHeartbeats(), null, settings.StreamHeartbeat, settings.StreamHeartbeat);
+    }
+
+    public void Dispose() => heartbeat.Dispose();
+
+    private void SendHeartbeats()
+    {
+        foreach (var subscribers in topics.Values)
+        {
+            subscribers.ForEach(s => s.OfferHeartbeat());
+        }
+    }
 
     public int SubscriberCount => topics.Values.Sum(t => t.Count);
 
@@ -32,7 +52,9 @@ public sealed class MessageHub(ServerSettings settings)
     {
         if (topics.TryGetValue(message.Topic, out var subscribers))
         {
-            subscribers.ForEach(s => s.Offer(new StreamEvent.Stored(message)));
+            // One event, serialised once, for every subscriber of the topic.
+            var stored = new StreamEvent.Stored(message);
+            subscribers.ForEach(s => s.Offer(stored));
         }
     }
 
@@ -131,9 +153,27 @@ public sealed class MessageHub(ServerSettings settings)
 
 public abstract record StreamEvent
 {
-    public sealed record Stored(Message Message) : StreamEvent;
+    public sealed record Heartbeat : StreamEvent
+    {
+        public static readonly Heartbeat Instance = new();
 
-    public sealed record Deleted(long Id) : StreamEvent;
+        public static readonly byte[] Frame = ": heartbeat\n\n"u8.ToArray();
+    }
+
+    public sealed record Stored(Message Message) : StreamEvent
+    {
+        private byte[]? frame;
+
+        /// <summary>The whole SSE frame (id, event, data), made on first use and shared by all subscribers.</summary>
+        public byte[] Frame => frame ??= SseFrames.Message(Message);
+    }
+
+    public sealed record Deleted(long Id) : StreamEvent
+    {
+        private byte[]? frame;
+
+        public byte[] Frame => frame ??= SseFrames.Deleted(Id);
+    }
 }
 
 /// <summary>
@@ -175,6 +215,9 @@ public sealed class Subscription : IDisposable
 
     public ChannelReader<StreamEvent> Events => events.Reader;
 
+
+    /// <summary>A heartbeat is dropped, never counted against the subscriber, when its queue is full.</summary>
+    internal void OfferHeartbeat() => events.Writer.TryWrite(StreamEvent.Heartbeat.Instance);
 
     /// <summary>Marks everything up to <paramref name="id"/> as seen, e.g. what a replay from the store covers.</summary>
     public void SkipThrough(long id)

@@ -39,7 +39,7 @@ public static class StreamApi
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Stream(
-        string topic, HttpContext context, MessageHub hub, IMessageStore store, ServerSettings settings,
+        string topic, HttpContext context, MessageHub hub, IMessageStore store,
         IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
         if (InputRules.CheckTopic(topic) is { } topicError)
@@ -70,7 +70,7 @@ public static class StreamApi
         {
             await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
             lastSent = await ReplayAsync(response, store, topic, lastSent, token);
-            await StreamLiveAsync(response, subscription, lastSent, settings.StreamHeartbeat, token);
+            await StreamLiveAsync(response, subscription, lastSent, token);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -117,7 +117,7 @@ public static class StreamApi
             var page = await store.ListAsync(topic, new PageQuery(ReplayPageSize, after, null), token);
             foreach (var message in page)
             {
-                WriteMessage(response.BodyWriter, message);
+                response.BodyWriter.Write(SseFrames.Message(message));
                 after = message.Id;
             }
             await response.BodyWriter.FlushAsync(token);
@@ -128,53 +128,31 @@ public static class StreamApi
         }
     }
 
-    private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, TimeSpan heartbeat, CancellationToken token)
+    private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, CancellationToken token)
     {
         var events = subscription.Events;
-        while (!token.IsCancellationRequested)
+        // Completes when the subscriber was dropped for falling behind: the stream ends and EventSource resumes
+        // from its last id.
+        while (await events.WaitToReadAsync(token))
         {
-            using var idle = CancellationTokenSource.CreateLinkedTokenSource(token);
-            idle.CancelAfter(heartbeat);
-            bool more;
-            try
-            {
-                more = await events.WaitToReadAsync(idle.Token);
-            }
-            catch (OperationCanceledException) when (!token.IsCancellationRequested)
-            {
-                await WriteAsync(response, ": heartbeat\n\n", token);
-                continue;
-            }
-            if (!more)
-            {
-                // Dropped for falling behind: end the stream; EventSource resumes from its last id.
-                return;
-            }
             while (events.TryRead(out var streamEvent))
             {
                 switch (streamEvent)
                 {
-                    case StreamEvent.Stored { Message: var message } when message.Id > lastSent:
-                        WriteMessage(response.BodyWriter, message);
-                        lastSent = message.Id;
+                    case StreamEvent.Stored stored when stored.Message.Id > lastSent:
+                        response.BodyWriter.Write(stored.Frame);
+                        lastSent = stored.Message.Id;
                         break;
                     case StreamEvent.Deleted deleted:
-                        WriteText(response.BodyWriter, $"event: deleted\ndata: {{\"id\":{deleted.Id}}}\n\n");
+                        response.BodyWriter.Write(deleted.Frame);
+                        break;
+                    case StreamEvent.Heartbeat:
+                        response.BodyWriter.Write(StreamEvent.Heartbeat.Frame);
                         break;
                 }
             }
             await response.BodyWriter.FlushAsync(token);
         }
-    }
-
-    private static void WriteMessage(IBufferWriter<byte> writer, Message message)
-    {
-        WriteText(writer, $"id: {message.Id}\nevent: message\ndata: ");
-        using (var json = new Utf8JsonWriter(writer))
-        {
-            JsonSerializer.Serialize(json, message, MessageJsonContext.Default.Message);
-        }
-        WriteText(writer, "\n\n");
     }
 
     private static void WriteText(IBufferWriter<byte> writer, string text) => Encoding.UTF8.GetBytes(text, writer);
