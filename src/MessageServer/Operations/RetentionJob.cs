@@ -1,4 +1,5 @@
 using MessageServer.Configuration;
+using MessageServer.Messages;
 using MessageServer.Storage;
 
 namespace MessageServer.Operations;
@@ -8,7 +9,7 @@ namespace MessageServer.Operations;
 /// on one PostgreSQL only one applies it at a time (an advisory lock); deletions reach live streams as
 /// "deleted" events through the change feed.
 /// </summary>
-public sealed class RetentionJob(IMessageStore store, DatabaseState state, ServerSettings settings, ILogger<RetentionJob> logger) : BackgroundService
+public sealed class RetentionJob(IMessageStore store, TopicWindows windows, DatabaseState state, ServerSettings settings, ILogger<RetentionJob> logger) : BackgroundService
 {
     private const int BatchLimit = 10_000;
 
@@ -25,9 +26,14 @@ public sealed class RetentionJob(IMessageStore store, DatabaseState state, Serve
             {
                 return total == 0 ? null : total;
             }
-            total += deleted.Value;
-            ServerMetrics.RetentionDeleted.Inc(deleted.Value);
-            if (deleted.Value < BatchLimit)
+            // This instance's reads see the deletion at once; other instances hear of it from the change feed.
+            foreach (var (topic, id) in deleted)
+            {
+                windows.Remove(topic, id);
+            }
+            total += deleted.Count;
+            ServerMetrics.RetentionDeleted.Inc(deleted.Count);
+            if (deleted.Count < BatchLimit)
             {
                 return total;
             }

@@ -34,9 +34,9 @@ public interface IMessageStore
 
     /// <summary>
     /// Removes up to <paramref name="limit"/> messages the policy no longer keeps (each announced as deleted to
-    /// live subscribers) and returns how many, or null when another instance is applying retention right now.
+    /// live subscribers) and returns them, or null when another instance is applying retention right now.
     /// </summary>
-    Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -285,7 +285,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return topics;
     }
 
-    public async Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -311,14 +311,21 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             $"""
             WITH doomed AS ({string.Join(" UNION ", doomed)} LIMIT $3),
                  deleted AS (DELETE FROM messages USING doomed WHERE messages.id = doomed.id RETURNING messages.id, messages.topic)
-            SELECT count(pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic)) FROM deleted
+            SELECT id, topic, pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic) FROM deleted
             """, connection, transaction);
         delete.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = olderThan ?? DateTime.MinValue.ToUniversalTime() });
         delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = maxPerTopic ?? int.MaxValue });
         delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-        var deleted = (long)(await delete.ExecuteScalarAsync(cancellationToken))!;
+        var deleted = new List<(string, long)>();
+        await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                deleted.Add((reader.GetString(1), reader.GetInt64(0)));
+            }
+        }
         await transaction.CommitAsync(cancellationToken);
-        return (int)deleted;
+        return deleted;
     }
 
     /// <summary>A stable 64-bit key per topic (FNV-1a over UTF-16), the same on every instance and version.</summary>

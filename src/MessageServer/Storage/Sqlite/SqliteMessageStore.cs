@@ -197,7 +197,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return topics;
     }
 
-    public async Task<int?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
     {
         var doomed = new List<string>();
         if (olderThan is not null)
@@ -226,7 +226,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         {
             Deleted?.Invoke(topic, id);
         }
-        return deleted.Count;
+        return deleted.ConvertAll(d => (d.Topic, d.Id));
     }
 
     internal async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
