@@ -108,6 +108,19 @@ public sealed class PostgresServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>How many of these messages are stored under exactly that id with exactly that text.</summary>
+    public async Task<long> CountStoredExactlyAsync(string database, IReadOnlyDictionary<long, string> messages)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT count(*) FROM messages m JOIN unnest($1::bigint[], $2::text[]) AS sent(id, text) ON m.id = sent.id AND m.text = sent.text",
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. messages.Keys] });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. messages.Values] });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
     /// <summary>Runs a statement on one database of the cluster.</summary>
     public async Task ExecuteAsync(string database, string sql)
     {

@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+
+namespace MessageServer.Tests.Infrastructure;
+
+/// <summary>
+/// Publishers that keep publishing to one topic until stopped or until the server goes away, recording every
+/// text they sent and every message that was acknowledged with a 201.
+/// </summary>
+public sealed class PublishingLoad : IDisposable
+{
+    private readonly CancellationTokenSource stop = new();
+    private readonly List<Task> workers;
+
+    private PublishingLoad(Uri baseAddress, string topic, int workerCount)
+    {
+        workers = Enumerable.Range(0, workerCount).Select(worker => Task.Run(() => PublishAsync(baseAddress, topic, worker))).ToList();
+    }
+
+    public ConcurrentDictionary<string, bool> Sent { get; } = new();
+
+    public ConcurrentDictionary<long, string> Acknowledged { get; } = new();
+
+    public static PublishingLoad Start(Uri baseAddress, string topic, int workers) => new(baseAddress, topic, workers);
+
+    public async Task StopAsync()
+    {
+        await stop.CancelAsync();
+        await Task.WhenAll(workers);
+    }
+
+    public void Dispose() => stop.Dispose();
+
+    private async Task PublishAsync(Uri baseAddress, string topic, int worker)
+    {
+        using var client = new HttpClient { BaseAddress = baseAddress };
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            var text = $"worker {worker} message {i} ✓";
+            Sent[text] = true;
+            try
+            {
+                using var response = await client.PostAsJsonAsync($"/api/topics/{topic}/messages", new { text });
+                if (response.StatusCode == HttpStatusCode.Created)
+                {
+                    Acknowledged[(await response.Content.ReadFromJsonAsync<MessageDto>())!.Id] = text;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                return; // the server is gone: what was not acknowledged is not expected to be stored
+            }
+        }
+    }
+}
