@@ -131,6 +131,7 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
         await using var subscriber = await ConnectAsync(second, topic);
         var before = await first.Client.PublishAsync(topic, "before the cut");
         Assert.Equal(before.Id, Assert.Single(await subscriber.ReadMessagesAsync(1)).Id);
+        Assert.Single(await second.Client.ListAsync(topic)); // the second instance now reads the topic from memory
 
         var killed = await postgres.Server.QueryScalarAsync<long>(database,
             $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{MessageServer.Storage.Postgres.PostgresChangeFeed.ListenerApplicationName}' AND datname = current_database()");
@@ -143,6 +144,7 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
         Assert.Equal(2, killed);
         Assert.Equal(during, (await subscriber.ReadMessagesAsync(20, TimeSpan.FromSeconds(20))).Select(m => m.Id));
         Assert.True(await subscriber.StaysQuietAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(during.Prepend(before.Id), (await second.Client.ListAsync(topic)).Select(m => m.Id));
     }
 
     [Fact]

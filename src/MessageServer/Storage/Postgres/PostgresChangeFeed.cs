@@ -115,8 +115,7 @@ public sealed class PostgresChangeFeed(
                     case ChangeNotification.Parsed.Stored stored:
                         foreach (var message in await store.GetManyAsync(stored.Ids, stoppingToken))
                         {
-                            windows.Add(message);
-                            hub.Deliver(message);
+                            Deliver(message);
                         }
                         break;
                     case ChangeNotification.Parsed.Deleted deleted:
@@ -142,20 +141,20 @@ public sealed class PostgresChangeFeed(
     {
         foreach (var (topic, after) in hub.ActiveTopics())
         {
-            var cursor = after;
-            while (true)
+            await foreach (var page in store.PagesAfterAsync(topic, after, cancellationToken))
             {
-                var page = await store.ListAsync(topic, new PageQuery(200, cursor, null), cancellationToken);
                 foreach (var message in page)
                 {
-                    hub.Deliver(message);
+                    Deliver(message);
                 }
-                if (page.Count < 200)
-                {
-                    break;
-                }
-                cursor = page[^1].Id;
             }
         }
+    }
+
+    /// <summary>A message reaches this instance's read windows and live subscribers the same way, whatever brought it.</summary>
+    private void Deliver(Message message)
+    {
+        windows.Add(message);
+        hub.Deliver(message);
     }
 }
