@@ -8,7 +8,12 @@ namespace MessageServer.Security;
 public sealed record AccessToken(string Name, string ReadPatterns, string WritePatterns, DateTime CreatedAt, DateTime? RevokedAt);
 
 /// <summary>What a request presents is checked against these: the SHA-256 of each active token and its rights.</summary>
-public sealed record ActiveToken(string Name, byte[] Hash, TopicPatterns Read, TopicPatterns Write);
+public sealed record ActiveToken(string Name, byte[] Hash, TopicPatterns Read, TopicPatterns Write)
+{
+    /// <summary>A token as both stores keep it: hex hash and comma-separated patterns.</summary>
+    public static ActiveToken FromStored(string name, string hashHex, string readPatterns, string writePatterns) =>
+        new(name, Convert.FromHexString(hashHex), new TopicPatterns(readPatterns), new TopicPatterns(writePatterns));
+}
 
 /// <summary>Where tokens are kept; both stores implement it next to their message SQL.</summary>
 public interface ITokenStore

@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Security;
 using MessageServer.Storage;
@@ -20,7 +18,6 @@ namespace MessageServer.Streaming;
 /// </remarks>
 public static class StreamApi
 {
-    private const int ReplayPageSize = 200;
     private const int ReconnectMilliseconds = 2000;
 
     public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
@@ -112,20 +109,16 @@ public static class StreamApi
 
     private static async Task<long> ReplayAsync(HttpResponse response, IMessageStore store, string topic, long after, CancellationToken token)
     {
-        while (true)
+        await foreach (var page in store.PagesAfterAsync(topic, after, token))
         {
-            var page = await store.ListAsync(topic, new PageQuery(ReplayPageSize, after, null), token);
             foreach (var message in page)
             {
                 response.BodyWriter.Write(SseFrames.Message(message));
-                after = message.Id;
             }
             await response.BodyWriter.FlushAsync(token);
-            if (page.Count < ReplayPageSize)
-            {
-                return after;
-            }
+            after = page[^1].Id;
         }
+        return after;
     }
 
     private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, CancellationToken token)

@@ -14,6 +14,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
     public const string ChangeChannel = "message_events";
 
     private const string Columns = "id, topic, author, text, created_at";
+    private const string LockSql = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
 
     // Above this many ids a NOTIFY payload could pass PostgreSQL's 8000-byte limit; larger batches are split.
     private const int MaxSingleNotifyBatch = 300;
@@ -62,8 +63,8 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var commands = new NpgsqlBatch(connection, transaction);
-        var lockCommand = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k");
-        lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = batch.Select(m => TopicLockKey(m.Topic)).Distinct().Order().ToArray() });
+        var lockCommand = new NpgsqlBatchCommand(LockSql);
+        lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = LockKeys(batch, []) });
         var insert = new NpgsqlBatchCommand(
             $"""
             WITH inserted AS (
@@ -83,7 +84,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             await reader.NextResultAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                created.Add(new Message(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+                created.Add(ReadMessage(reader));
             }
         }
         RememberUntilNotified(created);
@@ -96,15 +97,9 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
-        // Per-topic locks held from id allocation to commit make each topic's ids commit in ascending order,
-        // across all instances; per-key locks make racing retries of one Idempotency-Key take turns. Taking
-        // them in key order keeps two batches from deadlocking.
-        var lockKeys = batch.Select(m => TopicLockKey(m.Topic))
-            .Concat(keys.Select(key => TopicLockKey("idempotency:" + key)))
-            .Distinct().Order().ToArray();
-        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", connection, transaction))
+        await using (var lockCommand = new NpgsqlCommand(LockSql, connection, transaction))
         {
-            lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = lockKeys });
+            lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = LockKeys(batch, keys) });
             await lockCommand.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -135,6 +130,16 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         await transaction.CommitAsync(cancellationToken);
         return Idempotency.Assemble(decisions, created, replayed);
     }
+
+    /// <summary>
+    /// Per-topic locks held from id allocation to commit make each topic's ids commit in ascending order, across
+    /// all instances; per-key locks make racing retries of one Idempotency-Key take turns. Taking them in key
+    /// order keeps two batches from deadlocking.
+    /// </summary>
+    private static long[] LockKeys(IReadOnlyList<NewMessage> batch, string[] idempotencyKeys) =>
+        batch.Select(m => TopicLockKey(m.Topic))
+            .Concat(idempotencyKeys.Select(key => TopicLockKey("idempotency:" + key)))
+            .Distinct().Order().ToArray();
 
     /// <summary>Kept before the commit, so the change feed finds them even if its NOTIFY arrives first.</summary>
     private void RememberUntilNotified(List<Message> created)
@@ -345,10 +350,14 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         var messages = new List<Message>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            messages.Add(new Message(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+            messages.Add(ReadMessage(reader));
         }
         return messages;
     }
+
+    /// <summary>One row of <see cref="Columns"/>.</summary>
+    private static Message ReadMessage(NpgsqlDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTime>(4));
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, long key, CancellationToken cancellationToken)
     {

@@ -45,8 +45,7 @@ public sealed class PostgresTokenStore(NpgsqlDataSource dataSource) : ITokenStor
         var tokens = new List<ActiveToken>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            tokens.Add(new ActiveToken(reader.GetString(0), Convert.FromHexString(reader.GetString(1)),
-                new TopicPatterns(reader.GetString(2)), new TopicPatterns(reader.GetString(3))));
+            tokens.Add(ActiveToken.FromStored(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
         }
         return tokens;
     }
