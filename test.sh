@@ -21,10 +21,24 @@ count_dotnet() {
   skipped=$((skipped + suite_skipped))
 }
 
+# Runs a suite with a time limit, its output going to a file that is printed afterwards: a stuck test or a
+# process that inherited the output can then cost one suite and one counted failure, never the whole run.
+run_suite() {
+  local minutes=$1 log=$2 status=0
+  shift 2
+  timeout --kill-after=30 "$((minutes * 60))" "$@" >"$log" 2>&1 || status=$?
+  cat "$log"
+  if ((status == 124 || status == 137)); then
+    echo "test.sh: stopped after $minutes minutes: $*" | tee -a "$log" >&2
+    failed=$((failed + 1))
+  fi
+  return "$status"
+}
+
 run_dotnet_tests() {
   local log="$log_dir/dotnet.log"
   echo "==> dotnet tests (unit, HTTP integration on PostgreSQL and SQLite)"
-  if ! dotnet test MessageServer.slnx 2>&1 | tee "$log"; then
+  if ! run_suite 25 "$log" dotnet test MessageServer.slnx; then
     if ! grep -qE '^\s+total: [0-9]+' "$log"; then
       echo "test.sh: the .NET build or test host failed before any test ran (see above)" >&2
       failed=$((failed + 1))
@@ -35,10 +49,10 @@ run_dotnet_tests() {
 
 # Runs a folder of bats tests (TAP output) and adds its counts to the totals.
 run_bats_tests() {
-  local name=$1 folder=$2 log="$log_dir/$1.log"
+  local name=$1 minutes=$2 folder=$3 log="$log_dir/$1.log"
   echo "==> $name"
   # shellcheck disable=SC2086 # a suite may name several folders and files
-  bats --tap $folder 2>&1 | tee "$log" || true
+  run_suite "$minutes" "$log" bats --tap $folder || true
   passed=$((passed + $(grep -E '^ok [0-9]+' "$log" | grep -vc '# skip' || true)))
   skipped=$((skipped + $(grep -cE '^ok [0-9]+ .*# skip' "$log" || true)))
   failed=$((failed + $(grep -cE '^not ok [0-9]+' "$log" || true)))
@@ -49,10 +63,11 @@ run_bats_tests() {
 }
 
 run_dotnet_tests
-run_bats_tests "shell checks (shellcheck, deploy.sh unit tests)" "tests/shell tests/deploy/lib.bats tests/deploy/cli.bats"
-run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" tests/container
-run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in)" tests/deploy/deploy.bats
-run_bats_tests "benchmark harness smoke run (no timing asserted)" tests/bench
+# Time limits (minutes) sum to well under CI's 90; a normal run takes a few minutes in all.
+run_bats_tests "shell checks (shellcheck, deploy.sh unit tests)" 5 "tests/shell tests/deploy/lib.bats tests/deploy/cli.bats"
+run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" 15 tests/container
+run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in)" 15 tests/deploy/deploy.bats
+run_bats_tests "benchmark harness smoke run (no timing asserted)" 10 tests/bench
 
 summary="$passed passed, $failed failed"
 if ((skipped > 0)); then

@@ -5,6 +5,21 @@
 NUGET_SEED_DIR=/var/tmp/message-server-nuget-seed
 STANDIN_LABEL=message-server.standin
 
+# Runs a command with no file descriptors but stdin, stdout and stderr. Daemons started from bats must not
+# inherit its output pipes: bats (and the tee reading its output) waits until every holder has closed them,
+# so a dockerd left running would hang the test run forever.
+# It runs in a subshell, so the caller keeps its own descriptors.
+without_inherited_fds() (
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then
+      eval "exec $fd>&-" 2>/dev/null || true
+    fi
+  done
+  exec "$@"
+)
+
 # Starts dockerd when no engine answers (no systemd on test machines).
 ensure_docker() {
   if docker info >/dev/null 2>&1; then
@@ -14,7 +29,7 @@ ensure_docker() {
     echo "No Docker engine: install it (Debian/Ubuntu: apt-get install docker.io)" >&2
     return 1
   fi
-  nohup dockerd >/var/tmp/message-server-dockerd.log 2>&1 &
+  without_inherited_fds setsid --fork dockerd </dev/null >/var/tmp/message-server-dockerd.log 2>&1
   local _
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
@@ -77,7 +92,7 @@ start_container_postgres() {
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >"$PG_DIR/initdb.log"
   rm -f "$PG_DIR/password"
   echo "host all all 172.16.0.0/12 scram-sha-256" >>"$PG_DIR/data/pg_hba.conf"
-  runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+  without_inherited_fds runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses='127.0.0.1,$bridge' -c fsync=off" start >/dev/null
 }
 

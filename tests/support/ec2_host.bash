@@ -31,7 +31,7 @@ start_ec2_host() {
     write_sshd_config "$config"
     mkdir -p /run/sshd
     rm -f "$SSH_DIR/sshd.pid"
-    if /usr/sbin/sshd -f "$config" -E "$SSH_DIR/sshd.log" && wait_for_sshd; then
+    if without_inherited_fds /usr/sbin/sshd -f "$config" -E "$SSH_DIR/sshd.log" && wait_for_sshd; then
       SSH_PID=$(cat "$SSH_DIR/sshd.pid")
       export SSH_DIR SSH_PORT SSH_KEY SSH_PID
       return 0
