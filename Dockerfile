@@ -7,12 +7,12 @@ WORKDIR /source
 # Restore from the project files alone first: code changes then reuse the cached package layer.
 COPY Directory.Build.props Directory.Packages.props ./
 COPY src/MessageServer/MessageServer.csproj src/MessageServer/
-RUN dotnet restore src/MessageServer/MessageServer.csproj
+RUN dotnet restore --use-current-runtime src/MessageServer/MessageServer.csproj
 
 COPY .editorconfig ./
 COPY src/MessageServer/ src/MessageServer/
 ARG REVISION=unknown
-RUN dotnet publish src/MessageServer/MessageServer.csproj --no-restore -c Release -o /app \
+RUN dotnet publish src/MessageServer/MessageServer.csproj --no-restore --use-current-runtime -c Release -o /app \
       -p:UseAppHost=false -p:SourceRevisionId=${REVISION} \
  && mkdir /data
 

@@ -22,9 +22,9 @@ while (($# > 0)); do
   esac
 done
 if $smoke; then
-  seconds=2 subscribers=200 messages=5 cross_subscribers=50
+  seconds=2 warmup=1 subscribers=200 messages=5 cross_subscribers=50
 else
-  seconds=20 subscribers=10000 messages=100 cross_subscribers=500
+  seconds=20 warmup=5 subscribers=10000 messages=100 cross_subscribers=500
   output=${output:-$repo/bench/results}
 fi
 
@@ -106,9 +106,11 @@ wait_ready() {
   die "the server on port $1 did not become ready; see $work/server-$1.log"
 }
 
-# wrk's requests/s, p50 and p99 (ms) as "rps p50 p99".
+# wrk's requests/s, p50 and p99 (ms) as "rps p50 p99", after an unmeasured warm-up of the same load (for
+# the server it is when the JIT finishes compiling the hot paths; nginx gets the same).
 run_wrk() {
   local result
+  wrk -t2 -c64 -d"${warmup}s" "$@" >/dev/null 2>&1
   result=$(wrk -t2 -c64 -d"${seconds}s" --latency "$@" 2>&1)
   echo "$result" >>"$work/wrk.log"
   awk '
@@ -248,7 +250,7 @@ report() {
 TABLE
 )
   local header
-  header="Benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $( $smoke && echo "smoke mode, ${seconds}s per figure" || echo "${seconds}s per figure"); non-2xx: publish ${publish_bad:-0}, read ${read_bad:-0}."
+  header="Benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $( $smoke && echo "smoke mode, ${seconds}s per figure" || echo "${seconds}s per figure after a ${warmup}s warm-up"); non-2xx: publish ${publish_bad:-0}, read ${read_bad:-0}."
   printf '%s\n\n%s\n' "$header" "$table"
   if [[ -n "$output" ]]; then
     mkdir -p "$output"

@@ -54,7 +54,7 @@ ensure_base_images() {
     if ! docker image inspect "$image" >/dev/null 2>&1 && timeout 30 docker pull -q "$image" >/dev/null 2>&1; then
       continue
     fi
-    dotnet restore "$repo/src/MessageServer/MessageServer.csproj" --packages "$NUGET_SEED_DIR" >/dev/null
+    dotnet restore --use-current-runtime "$repo/src/MessageServer/MessageServer.csproj" --packages "$NUGET_SEED_DIR" >/dev/null
     "$repo/docker/offline-base-images.sh" --seed-packages "$NUGET_SEED_DIR" >&2
     return 0
   done

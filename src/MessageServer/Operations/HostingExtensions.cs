@@ -49,7 +49,10 @@ public static class HostingExtensions
         app.UseHttpHygiene(settings);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseRateLimiter();
+        if (settings.RateLimits is not null)
+        {
+            app.UseRateLimiter();
+        }
         app.UseDefaultFiles();
         app.UseStaticFiles();
         return app;

@@ -39,8 +39,16 @@ public static class ObservabilityExtensions
         if (settings.MetricsEnabled)
         {
             ServerMetrics.ConfigureExports();
-            // Status codes as classes (2xx, 4xx, ...) and routes as templates keep the label sets small.
-            app.UseHttpMetrics(options => options.ReduceStatusCodeCardinality());
+            // Status codes as classes (2xx, 4xx, ...) and routes as templates keep the label sets small. The
+            // duration histogram's _count already counts requests, so the separate counter and the in-progress
+            // gauge (two more middlewares per request) stay off, as do exemplars (nothing here stores traces).
+            app.UseHttpMetrics(options =>
+            {
+                options.ReduceStatusCodeCardinality();
+                options.RequestCount.Enabled = false;
+                options.InProgress.Enabled = false;
+                options.RequestDuration.ExemplarPredicate = _ => false;
+            });
         }
         return app;
     }
@@ -57,13 +65,14 @@ public static class ObservabilityExtensions
             }
         }
         app.MapOpenApi().WithName("OpenApi").ExcludeFromDescription();
-        // Swagger UI's assets ship inside its package: the page works with no internet access.
-        app.UseSwaggerUI(ui =>
+        // Swagger UI's assets ship inside its package: the page works with no internet access. Its middleware
+        // matches paths with regular expressions, so only requests under /docs reach it.
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/docs"), docs => docs.UseSwaggerUI(ui =>
         {
             ui.RoutePrefix = "docs";
             ui.DocumentTitle = "message-server API";
             ui.SwaggerEndpoint("/openapi/v1.json", "message-server");
-        });
+        }));
         return app;
     }
 }

@@ -56,13 +56,14 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     /// <summary>
     /// The common case, no idempotency keys: the topic locks and the insert that also sends its NOTIFY go to the
-    /// server in one batch, then the commit: two round trips per group commit.
+    /// server as one batch, which PostgreSQL runs as one implicit transaction committed at the batch's end: one
+    /// round trip per group commit. The outcome counts only once the batch's last reply (ReadyForQuery, sent
+    /// after the commit is durable) has arrived.
     /// </summary>
     private async Task<IReadOnlyList<Appended>> AppendInOneRoundTripAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var commands = new NpgsqlBatch(connection, transaction);
+        await using var commands = new NpgsqlBatch(connection);
         var lockCommand = new NpgsqlBatchCommand(LockSql);
         lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = LockKeys(batch, []) });
         var insert = new NpgsqlBatchCommand(
@@ -86,9 +87,12 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             {
                 created.Add(ReadMessage(reader));
             }
+            RememberUntilNotified(created);
+            // False only after ReadyForQuery, i.e. after the commit; a failed commit throws here instead.
+            while (await reader.NextResultAsync(cancellationToken))
+            {
+            }
         }
-        RememberUntilNotified(created);
-        await transaction.CommitAsync(cancellationToken);
         return created.OrderBy(m => m.Id).Select(m => new Appended(m, false)).ToList();
     }
 
