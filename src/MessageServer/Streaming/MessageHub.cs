@@ -93,7 +93,8 @@ public sealed class MessageHub : IDisposable
     /// <summary>The subscribers of one topic; once emptied it is closed, so a late subscriber makes a fresh one.</summary>
     private sealed class TopicSubscribers
     {
-        private readonly List<Subscription> subscriptions = [];
+        // A set, so that thousands of subscribers leaving at once (a proxy restart) cost no quadratic removals.
+        private readonly HashSet<Subscription> subscriptions = [];
         private bool closed;
 
         public int Count
