@@ -32,24 +32,14 @@ public static class ObservabilityExtensions
         return builder;
     }
 
-    /// <summary>Request logging and HTTP metrics: early in the pipeline so they see every request.</summary>
+    /// <summary>Request id, log line and HTTP duration metric: early in the pipeline so they see every request.</summary>
     public static WebApplication UseObservability(this WebApplication app, ServerSettings settings)
     {
-        app.UseMiddleware<RequestLogging>();
         if (settings.MetricsEnabled)
         {
             ServerMetrics.ConfigureExports();
-            // Status codes as classes (2xx, 4xx, ...) and routes as templates keep the label sets small. The
-            // duration histogram's _count already counts requests, so the separate counter and the in-progress
-            // gauge (two more middlewares per request) stay off, as do exemplars (nothing here stores traces).
-            app.UseHttpMetrics(options =>
-            {
-                options.ReduceStatusCodeCardinality();
-                options.RequestCount.Enabled = false;
-                options.InProgress.Enabled = false;
-                options.RequestDuration.ExemplarPredicate = _ => false;
-            });
         }
+        app.UseMiddleware<RequestTelemetry>();
         return app;
     }
 

@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -35,21 +36,31 @@ public sealed partial class TopicPatterns
     public static readonly TopicPatterns All = new("*");
     public static readonly TopicPatterns Nothing = new("");
 
-    private readonly Regex? matcher;
+    private readonly string[] parts;
 
     public TopicPatterns(string patterns)
     {
         Text = patterns;
-        var parts = patterns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        matcher = parts.Length == 0
-            ? null
-            : new Regex("^(" + string.Join("|", parts.Select(p => Regex.Escape(p).Replace("\\*", ".*", StringComparison.Ordinal))) + ")$",
-                RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+        parts = patterns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
     public string Text { get; }
 
-    public bool Matches(string topic) => matcher?.IsMatch(topic) ?? false;
+    /// <summary>
+    /// The runtime's own wildcard matcher: '*' is the only wildcard a pattern can hold (see <see cref="Check"/>),
+    /// and unlike a regular expression it needs neither compiling nor a time limit.
+    /// </summary>
+    public bool Matches(string topic)
+    {
+        foreach (var part in parts)
+        {
+            if (FileSystemName.MatchesSimpleExpression(part, topic, ignoreCase: false))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     [GeneratedRegex("^[A-Za-z0-9_*-]{1,64}$")]
     private static partial Regex PatternSyntax();

@@ -3,10 +3,15 @@ using System.Diagnostics;
 namespace MessageServer.Operations;
 
 /// <summary>
-/// One log line per request (method, route template, status, duration, request id) and the request id in the
-/// X-Request-Id response header. The id is the W3C trace id, so an incoming traceparent carries through.
+/// Per request, in one middleware: the request id in the X-Request-Id response header, one log line (method,
+/// route template, status, duration, request id) and one observation of the HTTP duration histogram. The id is
+/// the W3C trace id, so an incoming traceparent carries through.
 /// </summary>
-public sealed partial class RequestLogging(RequestDelegate next, ILogger<RequestLogging> logger)
+/// <remarks>
+/// The histogram is observed here rather than by prometheus-net's HTTP middleware, which measured 8 % of the
+/// CPU of a latest-page read: this already has the route and the duration at hand.
+/// </remarks>
+public sealed partial class RequestTelemetry(RequestDelegate next, ILogger<RequestTelemetry> logger, Configuration.ServerSettings settings)
 {
     public const string RequestIdHeader = "X-Request-Id";
 
@@ -21,10 +26,15 @@ public sealed partial class RequestLogging(RequestDelegate next, ILogger<Request
         }
         finally
         {
+            var duration = Stopwatch.GetElapsedTime(started);
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
+            if (settings.MetricsEnabled)
+            {
+                ServerMetrics.ObserveRequest(route ?? "", context.Request.Method, context.Response.StatusCode, duration);
+            }
             if (logger.IsEnabled(LogLevel.Information))
             {
-                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)";
-                LogRequest(logger, context.Request.Method, route, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds, requestId);
+                LogRequest(logger, context.Request.Method, route ?? "(no route)", context.Response.StatusCode, duration.TotalMilliseconds, requestId);
             }
         }
     }
