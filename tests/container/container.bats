@@ -41,7 +41,7 @@ ENV
 
 teardown_file() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
-  docker rm -f "$CONTAINER" "$CONTAINER-sqlite" >/dev/null 2>&1 || true
+  docker rm -f "$CONTAINER" "$CONTAINER-sqlite" "$CONTAINER-portable" >/dev/null 2>&1 || true
   docker volume rm "$CONTAINER-data" >/dev/null 2>&1 || true
   docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
   stop_container_postgres
@@ -175,4 +175,26 @@ publish() {
   run env -u POSTGRES_PASSWORD docker-compose -f compose.yaml config
   [ "$status" -ne 0 ]
   [[ "$output" == *"set POSTGRES_PASSWORD in .env"* ]]
+}
+
+@test "without the packages for a ReadyToRun build the image builds portable and serves" {
+  # An SDK whose package cache lacks the runtime packs, like an offline seed made without --use-current-runtime.
+  local context="$BATS_TEST_TMPDIR/context" sdk="message-server-test/sdk-without-runtime-packs:$$" image="$IMAGE-portable" port
+  mkdir -p "$context"
+  printf 'FROM mcr.microsoft.com/dotnet/sdk:10.0\nRUN rm -rf /root/.nuget/packages/microsoft.netcore.app.runtime.* /root/.nuget/packages/microsoft.aspnetcore.app.runtime.* /root/.nuget/packages/microsoft.netcore.app.crossgen2.*\n' >"$context/Dockerfile"
+  docker build -q -t "$sdk" "$context" >/dev/null
+  # The project's Dockerfile with only its build stage's base image swapped.
+  sed "s|^FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build|FROM $sdk AS build|" "$REPO/Dockerfile" >"$context/Dockerfile.portable"
+  run docker build --force-rm --network none -t "$image" -f "$context/Dockerfile.portable" "$REPO"
+  docker image rm -f "$sdk" >/dev/null 2>&1 || true
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"building portable instead"* ]]
+  port=$(free_port)
+  docker run -d --name "$CONTAINER-portable" -p "127.0.0.1:$port:5002" "$image" >/dev/null
+  wait_for_http "http://127.0.0.1:$port/ready" 60
+  run curl -fsS -X POST "http://127.0.0.1:$port/api/topics/portable/messages" -H 'Content-Type: text/plain' --data-binary "portable build"
+  docker rm -f "$CONTAINER-portable" >/dev/null
+  docker image rm -f "$image" >/dev/null 2>&1 || true
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"text":"portable build"'* ]]
 }
