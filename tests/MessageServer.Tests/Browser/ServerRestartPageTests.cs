@@ -9,7 +9,7 @@ public sealed class ServerRestartPageTests(BrowserFixture browser)
     [Fact]
     public async Task The_page_shows_reconnecting_while_the_server_restarts_then_goes_live_again_without_missing_or_doubling()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-restart-");
+        using var directory = new TemporaryDirectory("ms-restart-");
         var settings = MessageServerHost.SqliteSettings(directory.FullName);
         var port = PostgresServer.FreePort();
         var topic = UniqueTopic();
@@ -35,7 +35,6 @@ public sealed class ServerRestartPageTests(BrowserFixture browser)
         finally
         {
             await server.DisposeAsync();
-            directory.Delete(recursive: true);
         }
     }
 }

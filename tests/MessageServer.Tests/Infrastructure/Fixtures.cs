@@ -51,7 +51,7 @@ public abstract class ServerFixture : IAsyncLifetime
 
 public sealed class SqliteServerFixture : ServerFixture
 {
-    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("ms-sqlite-");
+    private readonly TemporaryDirectory directory = new("ms-sqlite-");
 
     public override string StorageName => "sqlite";
 
@@ -61,7 +61,7 @@ public sealed class SqliteServerFixture : ServerFixture
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
-        directory.Delete(recursive: true);
+        directory.Dispose();
     }
 }
 

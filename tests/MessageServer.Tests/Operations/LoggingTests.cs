@@ -46,21 +46,14 @@ public sealed class LoggingTests(PostgresFixture postgres)
     [Fact]
     public async Task Every_response_carries_an_X_Request_Id_and_a_process_exports_only_the_chosen_meters()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-metrics-");
-        try
-        {
-            await using var server = await ServerProcess.StartAsync(MessageServerHost.SqliteSettings(directory.FullName));
+        using var directory = new TemporaryDirectory("ms-metrics-");
+        await using var server = await ServerProcess.StartAsync(MessageServerHost.SqliteSettings(directory.FullName));
 
-            using var missing = await server.Client.GetAsync("/no/such/page");
-            var samples = await PrometheusText.ScrapeAsync(server.Client);
+        using var missing = await server.Client.GetAsync("/no/such/page");
+        var samples = await PrometheusText.ScrapeAsync(server.Client);
 
-            Assert.Matches("^[0-9a-f]{32}$", Assert.Single(missing.Headers.GetValues("X-Request-Id")));
-            Assert.Contains(samples, s => s.Name.StartsWith("system_runtime_dotnet_gc", StringComparison.Ordinal));
-            Assert.DoesNotContain(samples, s => s.Name.StartsWith("private_", StringComparison.Ordinal));
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
+        Assert.Matches("^[0-9a-f]{32}$", Assert.Single(missing.Headers.GetValues("X-Request-Id")));
+        Assert.Contains(samples, s => s.Name.StartsWith("system_runtime_dotnet_gc", StringComparison.Ordinal));
+        Assert.DoesNotContain(samples, s => s.Name.StartsWith("private_", StringComparison.Ordinal));
     }
 }

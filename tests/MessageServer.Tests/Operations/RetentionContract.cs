@@ -85,7 +85,7 @@ public abstract class RetentionContract
 
 public sealed class SqliteRetentionTests : RetentionContract, IDisposable
 {
-    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("ms-retention-");
+    private readonly TemporaryDirectory directory = new("ms-retention-");
 
     protected override Task<Dictionary<string, string?>> CreateSettingsAsync() =>
         Task.FromResult(MessageServerHost.SqliteSettings(Path.Combine(directory.FullName, Guid.NewGuid().ToString("N"))));
@@ -103,7 +103,7 @@ public sealed class SqliteRetentionTests : RetentionContract, IDisposable
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
-        directory.Delete(recursive: true);
+        directory.Dispose();
     }
 }
 

@@ -202,7 +202,7 @@ public abstract class AccessTokenContract
 
 public sealed class SqliteAccessTokenTests : AccessTokenContract, IDisposable
 {
-    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("ms-tokens-");
+    private readonly TemporaryDirectory directory = new("ms-tokens-");
 
     protected override Task<Dictionary<string, string?>> CreateSettingsAsync() =>
         Task.FromResult(MessageServerHost.SqliteSettings(Path.Combine(directory.FullName, Guid.NewGuid().ToString("N"))));
@@ -219,7 +219,7 @@ public sealed class SqliteAccessTokenTests : AccessTokenContract, IDisposable
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        directory.Delete(recursive: true);
+        directory.Dispose();
     }
 }
 

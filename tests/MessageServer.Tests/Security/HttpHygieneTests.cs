@@ -34,7 +34,7 @@ public sealed class HttpHygieneTests(SqliteServerFixture server) : IClassFixture
     [Fact]
     public async Task CORS_ORIGINS_allows_exactly_the_listed_origins()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-cors-");
+        using var directory = new TemporaryDirectory("ms-cors-");
         var settings = MessageServerHost.SqliteSettings(directory.FullName);
         settings["CORS_ORIGINS"] = "https://app.example.com";
         await using var host = await MessageServerHost.StartAsync(settings);
@@ -71,7 +71,7 @@ public sealed class HttpHygieneTests(SqliteServerFixture server) : IClassFixture
 
 public sealed class RateLimitTests
 {
-    private static async Task<MessageServerHost> StartAsync(DirectoryInfo directory, params (string Name, string Value)[] extra)
+    private static async Task<MessageServerHost> StartAsync(TemporaryDirectory directory, params (string Name, string Value)[] extra)
     {
         var settings = MessageServerHost.SqliteSettings(directory.FullName);
         settings["RATE_LIMIT"] = "on";
@@ -88,7 +88,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task Publishing_over_the_limit_gets_429_problem_with_Retry_After_and_stores_nothing_more()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-rate-");
+        using var directory = new TemporaryDirectory("ms-rate-");
         await using var host = await StartAsync(directory);
         var topic = UniqueTopic();
 
@@ -114,7 +114,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task Open_streams_are_capped_per_client_address()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-rate-");
+        using var directory = new TemporaryDirectory("ms-rate-");
         await using var host = await StartAsync(directory);
 
         await using var first = await SseClient.ConnectAsync(host.BaseAddress, $"/api/topics/{UniqueTopic()}/stream");
@@ -127,9 +127,10 @@ public sealed class RateLimitTests
     [Fact]
     public async Task X_Forwarded_For_counts_only_from_a_trusted_proxy()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-rate-");
+        using var directory = new TemporaryDirectory("ms-rate-");
         await using var trusting = await StartAsync(directory, ("TRUSTED_PROXIES", "127.0.0.1/32"));
-        await using var distrusting = await StartAsync(Directory.CreateTempSubdirectory("ms-rate-"));
+        using var otherDirectory = new TemporaryDirectory("ms-rate-");
+        await using var distrusting = await StartAsync(otherDirectory);
 
         // Behind a trusted proxy each forwarded client has a budget of its own; otherwise the header is ignored.
         var trustedCreated = 0;
@@ -147,7 +148,7 @@ public sealed class RateLimitTests
     [Fact]
     public async Task RATE_LIMIT_off_lets_a_burst_through()
     {
-        var directory = Directory.CreateTempSubdirectory("ms-rate-");
+        using var directory = new TemporaryDirectory("ms-rate-");
         await using var host = await StartAsync(directory, ("RATE_LIMIT", "off"));
         var topic = UniqueTopic();
 
