@@ -43,6 +43,19 @@ public sealed class TopicWindows
         }
     }
 
+    /// <summary>
+    /// Forgets every window, e.g. when the change feed may have missed events (its connection dropped): the next
+    /// reads load from the store. Loads already under way are discarded too, as they may predate the missed events.
+    /// </summary>
+    public void Clear()
+    {
+        for (var stripe = 0; stripe < Stripes; stripe++)
+        {
+            Interlocked.Increment(ref generations[stripe]);
+        }
+        windows.Clear();
+    }
+
     public void Add(Message message)
     {
         Interlocked.Increment(ref generations[Stripe(message.Topic)]);

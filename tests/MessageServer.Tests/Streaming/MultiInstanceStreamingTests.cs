@@ -148,6 +148,31 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
     }
 
     [Fact]
+    public async Task After_the_listening_connection_is_killed_latest_pages_show_what_was_published_and_deleted_meanwhile()
+    {
+        var topic = UniqueTopic();
+        var kept = await first.Client.PublishAsync(topic, "kept");
+        var deleted = await first.Client.PublishAsync(topic, "deleted during the cut");
+        Assert.Equal([kept.Id, deleted.Id], (await second.Client.ListAsync(topic)).Select(m => m.Id)); // now in memory there
+
+        // No one subscribes to the topic, so no catch-up of subscribers covers it.
+        await postgres.Server.QueryScalarAsync<long>(database,
+            $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{MessageServer.Storage.Postgres.PostgresChangeFeed.ListenerApplicationName}' AND datname = current_database()");
+        var added = await first.Client.PublishAsync(topic, "published during the cut");
+        using var delete = await first.Client.DeleteAsync($"/api/messages/{deleted.Id}");
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+
+        var expected = new[] { kept.Id, added.Id };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        List<long> latest;
+        while (!(latest = (await second.Client.ListAsync(topic)).Select(m => m.Id).ToList()).SequenceEqual(expected) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Equal(expected, latest);
+    }
+
+    [Fact]
     public async Task A_subscriber_that_stops_reading_is_cut_off_without_slowing_publishers_or_other_subscribers()
     {
         var settings = postgres.Server.SettingsFor(database);

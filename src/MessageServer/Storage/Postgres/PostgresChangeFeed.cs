@@ -137,8 +137,13 @@ public sealed class PostgresChangeFeed(
         }
     }
 
+    /// <summary>
+    /// After the feed may have missed events: live subscribers get the messages they missed from the store, and
+    /// the read windows are dropped, since they may also lack deletions and topics nobody is subscribed to.
+    /// </summary>
     private async Task CatchUpAsync(CancellationToken cancellationToken)
     {
+        windows.Clear();
         foreach (var (topic, after) in hub.ActiveTopics())
         {
             await foreach (var page in store.PagesAfterAsync(topic, after, cancellationToken))
