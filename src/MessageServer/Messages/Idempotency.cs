@@ -34,6 +34,10 @@ public static partial class Idempotency
         return (new IdempotencyKey(key, hash), null);
     }
 
+    /// <summary>The distinct keys a batch carries, for the store to look up and lock.</summary>
+    public static string[] KeysOf(IReadOnlyList<NewMessage> batch) =>
+        batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToArray();
+
     public enum Kind
     {
         New,

@@ -66,7 +66,7 @@ public static class MessagesApi
         if (outcome.Message is not { } message)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
-                detail: $"The {Idempotency.Header} '{key!.Key}' was used in the last 24 hours for a different request; use a new key for a new message.");
+                detail: $"The {Idempotency.Header} '{key!.Key}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
         }
         if (outcome.Replayed)
         {

@@ -148,11 +148,9 @@ public static class StreamApi
         }
     }
 
-    private static void WriteText(IBufferWriter<byte> writer, string text) => Encoding.UTF8.GetBytes(text, writer);
-
     private static async Task WriteAsync(HttpResponse response, string text, CancellationToken token)
     {
-        WriteText(response.BodyWriter, text);
+        Encoding.UTF8.GetBytes(text, response.BodyWriter);
         await response.BodyWriter.FlushAsync(token);
     }
 }

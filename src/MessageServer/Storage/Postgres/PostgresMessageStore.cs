@@ -16,6 +16,11 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
     private const string Columns = "id, topic, author, text, created_at";
     private const string LockSql = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
 
+    // One multi-row insert of a batch; its parameters come from AddBatchColumns. unnest feeds rows in array order
+    // and identity values are drawn per row, so id order is batch order.
+    private const string InsertSql =
+        $"INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}";
+
     // Above this many ids a NOTIFY payload could pass PostgreSQL's 8000-byte limit; larger batches are split.
     private const int MaxSingleNotifyBatch = 300;
     private const int MaxRecentlyStored = 100_000;
@@ -47,11 +52,10 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
-        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToArray();
-        var stored = keys.Length == 0 && batch.Count <= MaxSingleNotifyBatch
+        var keys = Idempotency.KeysOf(batch);
+        return keys.Length == 0 && batch.Count <= MaxSingleNotifyBatch
             ? await AppendInOneRoundTripAsync(batch, cancellationToken)
             : await AppendWithKeysAsync(batch, keys, cancellationToken);
-        return stored;
     }
 
     /// <summary>
@@ -68,15 +72,12 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = LockKeys(batch, []) });
         var insert = new NpgsqlBatchCommand(
             $"""
-            WITH inserted AS (
-                INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}),
+            WITH inserted AS ({InsertSql}),
             announced AS (
                 SELECT pg_notify('{ChangeChannel}', 'm,' || string_agg(id::text, ',' ORDER BY id)) AS sent FROM inserted)
             SELECT {Columns} FROM inserted CROSS JOIN announced
             """);
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
+        AddBatchColumns(insert.Parameters, batch);
         commands.BatchCommands.Add(lockCommand);
         commands.BatchCommands.Add(insert);
         var created = new List<Message>(batch.Count);
@@ -160,26 +161,30 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     private static async Task<List<Message>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<NewMessage> fresh, CancellationToken cancellationToken)
     {
-        await using var insert = new NpgsqlCommand(
-            $"INSERT INTO messages (topic, author, text) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) RETURNING {Columns}",
-            connection, transaction);
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Topic).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Author).ToArray() });
-        insert.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fresh.Select(m => m.Text).ToArray() });
-        // unnest feeds rows in array order and identity values are drawn per row, so id order is batch order.
+        await using var insert = new NpgsqlCommand(InsertSql, connection, transaction);
+        AddBatchColumns(insert.Parameters, fresh);
         return (await ReadMessagesAsync(insert, cancellationToken)).OrderBy(m => m.Id).ToList();
     }
 
-    /// <summary>Keys used in the last 24 hours whose message still exists.</summary>
+    /// <summary>The parameters of <see cref="InsertSql"/>: the batch's topics, authors and texts as arrays.</summary>
+    private static void AddBatchColumns(NpgsqlParameterCollection parameters, IReadOnlyList<NewMessage> batch)
+    {
+        parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Topic).ToArray() });
+        parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Author).ToArray() });
+        parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Select(m => m.Text).ToArray() });
+    }
+
+    /// <summary>Keys used within <see cref="Idempotency.Window"/> whose message still exists.</summary>
     private static async Task<Dictionary<string, (string, long)>> StoredKeysAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string[] keys, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
             """
             SELECT k.key, k.request_hash, k.message_id FROM idempotency_keys k JOIN messages m ON m.id = k.message_id
-            WHERE k.key = ANY($1) AND k.created_at > now() - interval '24 hours'
+            WHERE k.key = ANY($1) AND k.created_at > now() - $2
             """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = Idempotency.Window });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var stored = new Dictionary<string, (string, long)>(StringComparer.Ordinal);
         while (await reader.ReadAsync(cancellationToken))
@@ -204,8 +209,9 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         await remember.ExecuteNonQueryAsync(cancellationToken);
         // Forget expired keys a few at a time, so the table stays small without a job of its own.
         await using var forget = new NpgsqlCommand(
-            "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < now() - interval '24 hours' LIMIT 100)",
+            "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < now() - $1 LIMIT 100)",
             connection, transaction);
+        forget.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = Idempotency.Window });
         await forget.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -54,9 +54,10 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         var now = ToUnixMicroseconds(DateTime.UtcNow);
-        var keys = batch.Where(m => m.Idempotency is not null).Select(m => m.Idempotency!.Key).Distinct(StringComparer.Ordinal).ToList();
+        var keysExpireBefore = now - (long)Idempotency.Window.TotalMicroseconds;
+        var keys = Idempotency.KeysOf(batch);
         var stored = new Dictionary<string, (string, long)>(StringComparer.Ordinal);
-        if (keys.Count > 0)
+        if (keys.Length > 0)
         {
             await using var lookup = new SqliteCommand(
                 """
@@ -64,7 +65,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
                 WHERE k.key = $key AND k.created_at_us > $since
                 """, connection, transaction);
             var keyParameter = lookup.Parameters.Add("$key", SqliteType.Text);
-            lookup.Parameters.AddWithValue("$since", now - (long)Idempotency.Window.TotalMicroseconds);
+            lookup.Parameters.AddWithValue("$since", keysExpireBefore);
             foreach (var key in keys)
             {
                 keyParameter.Value = key;
@@ -120,10 +121,10 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
             read.Parameters.AddWithValue("$id", id);
             replayed[id] = (await ReadMessagesAsync(read, cancellationToken))[0];
         }
-        if (keys.Count > 0)
+        if (keys.Length > 0)
         {
             await using var forget = new SqliteCommand("DELETE FROM idempotency_keys WHERE created_at_us < $before", connection, transaction);
-            forget.Parameters.AddWithValue("$before", now - (long)Idempotency.Window.TotalMicroseconds);
+            forget.Parameters.AddWithValue("$before", keysExpireBefore);
             await forget.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
