@@ -12,6 +12,9 @@ public sealed record Message(
     string Text,
     [property: JsonConverter(typeof(UtcMicrosecondsConverter))] DateTime CreatedAt);
 
+/// <summary>A message that was deleted (by a client or by retention), as the change feed reports it.</summary>
+public sealed record DeletedMessage(string Topic, long Id);
+
 /// <summary>A message as a client submitted it, already checked against the input rules.</summary>
 public sealed record NewMessage(string Topic, string Author, string Text, IdempotencyKey? Idempotency = null);
 

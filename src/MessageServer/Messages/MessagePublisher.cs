@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using MessageServer.ChangeFeed;
 using MessageServer.Operations;
 using MessageServer.Storage;
 
@@ -19,12 +20,12 @@ public sealed class MessagePublisher : IAsyncDisposable
     private readonly ILogger<MessagePublisher> logger;
     private readonly Task writer;
 
-    private readonly TopicWindows windows;
+    private readonly IChangeFeed changeFeed;
 
-    public MessagePublisher(IMessageStore store, TopicWindows windows, ILogger<MessagePublisher> logger)
+    public MessagePublisher(IMessageStore store, IChangeFeed changeFeed, ILogger<MessagePublisher> logger)
     {
         this.store = store;
-        this.windows = windows;
+        this.changeFeed = changeFeed;
         this.logger = logger;
         writer = Task.Run(WriteBatchesAsync);
     }
@@ -48,27 +49,28 @@ public sealed class MessagePublisher : IAsyncDisposable
             {
                 batch.Add(pending);
             }
+            IReadOnlyList<Appended> outcomes;
             try
             {
-                var stored = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    // Before the 201: a read of the latest page right after it includes the message.
-                    if (stored[i].Message is { } message)
-                    {
-                        windows.Add(message);
-                    }
-                    batch[i].Stored.TrySetResult(stored[i]);
-                }
-                ServerMetrics.MessagesPublished.Inc(stored.Count(a => a is { Message: not null, Replayed: false }));
-                ServerMetrics.PublishBatchSize.Observe(batch.Count);
+                outcomes = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
             }
             catch (Exception exception)
             {
                 logger.LogWarning("Could not store a batch of {Count} messages: {Reason}", batch.Count, exception.Message);
                 ServerMetrics.DatabaseErrors.WithLabels("publish").Inc();
                 batch.ForEach(p => p.Stored.TrySetException(exception));
+                batch.Clear();
+                continue;
             }
+            // Committed: from here on each publish is a 201, whatever happens next. The feed hears of the batch
+            // before the answers go out, so a read of the latest page right after a 201 includes the message.
+            changeFeed.Stored([.. outcomes.Where(o => o is { Message: not null, Replayed: false }).Select(o => o.Message!)]);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Stored.TrySetResult(outcomes[i]);
+            }
+            ServerMetrics.MessagesPublished.Inc(outcomes.Count(a => a is { Message: not null, Replayed: false }));
+            ServerMetrics.PublishBatchSize.Observe(batch.Count);
             batch.Clear();
         }
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using MessageServer.ChangeFeed;
 using MessageServer.Security;
 using MessageServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -139,7 +140,7 @@ public static class MessagesApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteMessage(
-        string id, HttpContext context, IMessageStore store, TopicWindows windows, AccessControl access, CancellationToken cancellationToken)
+        string id, HttpContext context, IMessageStore store, IChangeFeed changeFeed, AccessControl access, CancellationToken cancellationToken)
     {
         var (message, problem) = await FindAsync(id, Right.Write, context, store, access, cancellationToken);
         if (problem is not null)
@@ -150,7 +151,7 @@ public static class MessagesApi
         {
             return Problems.MessageNotFound(id);
         }
-        windows.Remove(message.Topic, message.Id);
+        changeFeed.Deleted([new DeletedMessage(message.Topic, message.Id)]);
         return TypedResults.NoContent();
     }
 

@@ -1,3 +1,4 @@
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Security;
@@ -37,7 +38,9 @@ public static class HostingExtensions
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
         builder.Services.AddSingleton<MessagePublisher>();
         builder.Services.AddSingleton<MessageHub>();
+        builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<MessageHub>());
         builder.Services.AddSingleton<TopicWindows>();
+        builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<TopicWindows>());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<AccessControl>();
         builder.Services.AddHostedService<StartupLog>();

@@ -1,3 +1,4 @@
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Storage;
@@ -7,9 +8,9 @@ namespace MessageServer.Operations;
 /// <summary>
 /// Applies RETENTION_DAYS and RETENTION_MAX_PER_TOPIC every RETENTION_INTERVAL_SECONDS. With several instances
 /// on one PostgreSQL only one applies it at a time (an advisory lock); deletions reach live streams as
-/// "deleted" events through the change feed.
+/// "deleted" events through the change feed, and clients that were away learn of them from the tombstones.
 /// </summary>
-public sealed class RetentionJob(IMessageStore store, TopicWindows windows, DatabaseState state, ServerSettings settings, ILogger<RetentionJob> logger) : BackgroundService
+public sealed class RetentionJob(IMessageStore store, IChangeFeed changeFeed, DatabaseState state, ServerSettings settings, ILogger<RetentionJob> logger) : BackgroundService
 {
     private const int BatchLimit = 10_000;
 
@@ -26,11 +27,7 @@ public sealed class RetentionJob(IMessageStore store, TopicWindows windows, Data
             {
                 return total == 0 ? null : total;
             }
-            // This instance's reads see the deletion at once; other instances hear of it from the change feed.
-            foreach (var (topic, id) in deleted)
-            {
-                windows.Remove(topic, id);
-            }
+            changeFeed.Deleted(deleted);
             total += deleted.Count;
             ServerMetrics.RetentionDeleted.Inc(deleted.Count);
             if (deleted.Count < BatchLimit)

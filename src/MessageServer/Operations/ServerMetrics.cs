@@ -65,6 +65,10 @@ public static class ServerMetrics
         "message_server_database_errors_total", "Database operations that failed, by where they failed.",
         new CounterConfiguration { LabelNames = ["operation"], ExemplarBehavior = NoExemplars });
 
+    public static readonly Counter ChangeConsumerErrors = Metrics.CreateCounter(
+        "message_server_change_consumer_errors_total", "Changes that a consumer of the change feed failed to take (the others still got them).",
+        new CounterConfiguration { ExemplarBehavior = NoExemplars });
+
     public static readonly Counter RetentionDeleted = Metrics.CreateCounter(
         "message_server_retention_deleted_total", "Messages removed by the retention job.",
         new CounterConfiguration { ExemplarBehavior = NoExemplars });

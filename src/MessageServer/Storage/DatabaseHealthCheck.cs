@@ -1,14 +1,19 @@
+using MessageServer.ChangeFeed;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace MessageServer.Storage;
 
-/// <summary>Ready means: the schema is migrated and the database answers now.</summary>
-public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state, IServiceProvider services) : IHealthCheck
+/// <summary>Ready means: the schema is migrated, the database answers now, and live delivery keeps up with it.</summary>
+public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state, IChangeFeed changeFeed) : IHealthCheck
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(3);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken)
     {
+        if (state.MigrationFailure is { } failure)
+        {
+            return HealthCheckResult.Unhealthy(failure);
+        }
         if (!state.IsMigrated)
         {
             return HealthCheckResult.Unhealthy("the database is not reachable or not migrated yet (see the server log)");
@@ -21,9 +26,8 @@ public sealed class DatabaseHealthCheck(IMessageStore store, DatabaseState state
             {
                 return HealthCheckResult.Unhealthy("the database gave an unexpected answer");
             }
-            // With PostgreSQL, live delivery needs the change feed's LISTEN connection too.
-            return services.GetService<Postgres.PostgresChangeFeed>() is { IsListening: false }
-                ? HealthCheckResult.Unhealthy("the change feed is not listening yet (see the server log)")
+            return changeFeed.Lagging is { } lagging
+                ? HealthCheckResult.Unhealthy(lagging)
                 : HealthCheckResult.Healthy("the database answers");
         }
         catch (Exception exception) when (DatabaseUnavailable.IsUnavailable(exception) || exception is OperationCanceledException)

@@ -7,6 +7,9 @@ public sealed class DatabaseState
 
     public bool IsMigrated => migrated.Task.IsCompleted;
 
+    /// <summary>Why the schema could not be migrated (a script failed), or null: a state that needs a person, unlike an unreachable database.</summary>
+    public string? MigrationFailure { get; set; }
+
     public void MarkMigrated() => migrated.TrySetResult();
 
     public Task WaitUntilMigratedAsync(CancellationToken cancellationToken) => migrated.Task.WaitAsync(cancellationToken);

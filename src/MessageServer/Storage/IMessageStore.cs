@@ -28,15 +28,22 @@ public interface IMessageStore
     /// <summary>The highest id in a topic, or 0 when it has none: where a live stream without a cursor starts.</summary>
     Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken);
 
+    /// <summary>Deletes one message; its tombstone (see <see cref="Tombstones"/>) is written in the same transaction.</summary>
     Task<bool> DeleteAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The ids of a topic's messages at or below <paramref name="throughId"/> deleted within the last
+    /// <paramref name="within"/> (at most <see cref="Tombstones.KeptFor"/>), in ascending order.
+    /// </summary>
+    Task<IReadOnlyList<long>> DeletedAsync(string topic, long throughId, TimeSpan within, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Removes up to <paramref name="limit"/> messages the policy no longer keeps (each announced as deleted to
-    /// live subscribers) and returns them, or null when another instance is applying retention right now.
+    /// Removes up to <paramref name="limit"/> messages the policy no longer keeps (leaving tombstones) and returns
+    /// them, or null when another instance is applying retention right now.
     /// </summary>
-    Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<DeletedMessage>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -2,6 +2,13 @@ using DbUp.Builder;
 
 namespace MessageServer.Storage;
 
+/// <summary>A migration script ran and failed: the schema stays as it was until someone fixes the cause.</summary>
+public sealed class MigrationFailedException(string script, Exception error)
+    : Exception($"the database migration {script} failed: {error.Message}", error)
+{
+    public string Script { get; } = script;
+}
+
 /// <summary>Runs the versioned SQL scripts embedded under Storage/{store}/Migrations with DbUp, each in its own transaction.</summary>
 internal static class Migrations
 {
@@ -16,7 +23,13 @@ internal static class Migrations
             .PerformUpgrade();
         if (!result.Successful)
         {
-            throw new InvalidOperationException($"Migration {result.ErrorScript?.Name} failed: {result.Error.Message}", result.Error);
+            // A script that ran and failed needs a person; failing to reach the database before any script ran is
+            // an outage to wait out.
+            if (result.ErrorScript is { } script && !DatabaseUnavailable.IsUnavailable(result.Error))
+            {
+                throw new MigrationFailedException(script.Name, result.Error);
+            }
+            throw new InvalidOperationException($"Could not migrate the database: {result.Error.Message}", result.Error);
         }
         var applied = result.Scripts.Select(script => script.Name).ToList();
         if (applied.Count > 0)

@@ -1,3 +1,4 @@
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Storage.Postgres;
 using MessageServer.Storage.Sqlite;
@@ -8,7 +9,10 @@ namespace MessageServer.Storage;
 
 public static class StorageExtensions
 {
-    /// <summary>PostgreSQL when POSTGRES_HOST is set, else embedded SQLite; migrated in the background either way.</summary>
+    /// <summary>
+    /// PostgreSQL when POSTGRES_HOST is set, else embedded SQLite; migrated in the background either way. Each comes
+    /// with its change feed: LISTEN/NOTIFY across instances, or in-process for the one SQLite instance.
+    /// </summary>
     public static IServiceCollection AddMessageStorage(this IServiceCollection services, ServerSettings settings)
     {
         services.AddSingleton<DatabaseState>();
@@ -18,6 +22,7 @@ public static class StorageExtensions
             services.AddSingleton<PostgresMessageStore>();
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<PostgresMessageStore>());
             services.AddSingleton<PostgresChangeFeed>();
+            services.AddSingleton<IChangeFeed>(provider => provider.GetRequiredService<PostgresChangeFeed>());
             services.AddHostedService(provider => provider.GetRequiredService<PostgresChangeFeed>());
             services.AddSingleton<ITokenStore, PostgresTokenStore>();
         }
@@ -25,9 +30,10 @@ public static class StorageExtensions
         {
             services.AddSingleton(provider => new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<SqliteMessageStore>());
-            services.AddHostedService<SqliteChangeFeed>();
+            services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
             services.AddSingleton<ITokenStore, SqliteTokenStore>();
         }
+        services.AddSingleton<ChangeConsumers>();
         services.AddHostedService<DatabaseStartup>();
         services.AddExceptionHandler<DatabaseUnavailable>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");

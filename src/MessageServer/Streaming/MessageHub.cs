@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
+using MessageServer.Storage;
 
 namespace MessageServer.Streaming;
 
@@ -10,17 +12,19 @@ namespace MessageServer.Streaming;
 /// Live subscribers by topic on this instance. The change feed is its only source (for this instance's
 /// own publishes too), and it hands events over in commit order, which within a topic is id order.
 /// </summary>
-public sealed class MessageHub : IDisposable
+public sealed class MessageHub : IChangeConsumer, IDisposable
 {
     private readonly ConcurrentDictionary<string, TopicSubscribers> topics = new(StringComparer.Ordinal);
     private readonly ServerSettings settings;
+    private readonly ILogger<MessageHub> logger;
 
     // One timer for all streams (not one per stream): every subscriber gets a comment line each interval.
     private readonly Timer heartbeat;
 
-    public MessageHub(ServerSettings settings)
+    public MessageHub(ServerSettings settings, ILogger<MessageHub> logger)
     {
         this.settings = settings;
+        this.logger = logger;
         heartbeat = new Timer(_ => SendHeartbeats(), null, settings.StreamHeartbeat, settings.StreamHeartbeat);
     }
 
@@ -30,7 +34,10 @@ public sealed class MessageHub : IDisposable
     {
         foreach (var subscribers in topics.Values)
         {
-            subscribers.ForEach(s => s.OfferHeartbeat());
+            foreach (var subscription in subscribers.Snapshot())
+            {
+                subscription.OfferHeartbeat();
+            }
         }
     }
 
@@ -48,29 +55,66 @@ public sealed class MessageHub : IDisposable
         return subscription;
     }
 
-    public void Deliver(Message message)
+    public bool NeedsCommitOrder => true;
+
+    public void OnStored(Message message)
     {
         if (topics.TryGetValue(message.Topic, out var subscribers))
         {
             // One event, serialised once, for every subscriber of the topic.
-            var stored = new StreamEvent.Stored(message);
-            subscribers.ForEach(s => s.Offer(stored));
+            Offer(subscribers, new StreamEvent.Stored(message));
         }
     }
 
-    public void DeliverDeleted(string topic, long id)
+    public void OnDeleted(DeletedMessage deleted)
     {
-        if (topics.TryGetValue(topic, out var subscribers))
+        if (topics.TryGetValue(deleted.Topic, out var subscribers))
         {
-            subscribers.ForEach(s => s.Offer(new StreamEvent.Deleted(id)));
+            Offer(subscribers, new StreamEvent.Deleted(deleted.Id));
+        }
+    }
+
+    private void Offer(TopicSubscribers subscribers, StreamEvent streamEvent)
+    {
+        foreach (var subscription in subscribers.Snapshot())
+        {
+            try
+            {
+                subscription.Offer(streamEvent);
+            }
+            catch (Exception exception)
+            {
+                // Offer is written not to throw; should it ever, that costs one subscriber, never the others.
+                ServerMetrics.ChangeConsumerErrors.Inc();
+                logger.LogError(exception, "A live subscriber of '{Topic}' could not take an event", subscription.Topic);
+            }
         }
     }
 
     /// <summary>
-    /// For catching up after the change feed lost events: each topic with subscribers, and the id after which
-    /// the one furthest behind still needs messages.
+    /// Each topic with subscribers gets from the store the messages after the one its furthest-behind subscriber
+    /// has (the others skip what they have), and the deletes of the missed time again (a repeat is harmless).
     /// </summary>
-    public IReadOnlyList<(string Topic, long After)> ActiveTopics() =>
+    public async Task CatchUpAsync(IMessageStore store, TimeSpan missedFor, CancellationToken cancellationToken)
+    {
+        foreach (var (topic, after) in ActiveTopics())
+        {
+            await foreach (var page in store.PagesAfterAsync(topic, after, cancellationToken))
+            {
+                foreach (var message in page)
+                {
+                    OnStored(message);
+                }
+            }
+            foreach (var id in await store.DeletedAsync(topic, long.MaxValue, missedFor, cancellationToken))
+            {
+                OnDeleted(new DeletedMessage(topic, id));
+            }
+        }
+    }
+
+    /// <summary>Each topic with subscribers, and the id after which the one furthest behind still needs messages.</summary>
+    private List<(string Topic, long After)> ActiveTopics() =>
         topics.Select(entry => (entry.Key, entry.Value.LowestOffered())).Where(t => t.Item2 is not null).Select(t => (t.Key, t.Item2!.Value)).ToList();
 
     private void Remove(Subscription subscription)
@@ -129,16 +173,11 @@ public sealed class MessageHub : IDisposable
             }
         }
 
-        public void ForEach(Action<Subscription> action)
+        public Subscription[] Snapshot()
         {
-            Subscription[] snapshot;
             lock (subscriptions)
             {
-                snapshot = [.. subscriptions];
-            }
-            foreach (var subscription in snapshot)
-            {
-                action(subscription);
+                return [.. subscriptions];
             }
         }
 
@@ -206,7 +245,10 @@ public sealed class Subscription : IDisposable
         get { lock (gate) { return lastOfferedId; } }
     }
 
+    // Never disposed: a delivery may still cancel it after the stream has ended (a CancellationTokenSource
+    // without a timer holds nothing that needs disposing).
     private readonly CancellationTokenSource cutOff = new();
+    private bool disposed;
 
     /// <summary>True once this subscriber was dropped for falling behind.</summary>
     public bool Overflowed { get; private set; }
@@ -229,10 +271,16 @@ public sealed class Subscription : IDisposable
         }
     }
 
+    /// <summary>Queues an event. Never throws, whatever state the subscription is in: deliveries take a snapshot of
+    /// the subscribers, so one may arrive after the stream has left.</summary>
     internal void Offer(StreamEvent streamEvent)
     {
         lock (gate)
         {
+            if (disposed)
+            {
+                return;
+            }
             if (streamEvent is StreamEvent.Stored stored)
             {
                 if (stored.Message.Id <= lastOfferedId)
@@ -255,8 +303,15 @@ public sealed class Subscription : IDisposable
 
     public void Dispose()
     {
+        lock (gate)
+        {
+            if (disposed)
+            {
+                return;
+            }
+            disposed = true;
+            events.Writer.TryComplete();
+        }
         leave(this);
-        events.Writer.TryComplete();
-        cutOff.Dispose();
     }
 }

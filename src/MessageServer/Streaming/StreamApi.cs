@@ -20,6 +20,9 @@ public static class StreamApi
 {
     private const int ReconnectMilliseconds = 2000;
 
+    // Clock differences between instances and the database that a resume's search for missed deletes allows for.
+    private static readonly TimeSpan ClockAllowance = TimeSpan.FromMinutes(1);
+
     public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems()
@@ -66,6 +69,10 @@ public static class StreamApi
         try
         {
             await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
+            if (cursor is { } resumedAfter)
+            {
+                await ReplayDeletesAsync(response, store, topic, resumedAfter, token);
+            }
             lastSent = await ReplayAsync(response, store, topic, lastSent, token);
             await StreamLiveAsync(response, subscription, lastSent, token);
         }
@@ -105,6 +112,26 @@ public static class StreamApi
         }
         var (after, error) = InputRules.ParseQueryNumber(request.Query, "after", 0, long.MaxValue);
         return (after, "after", error);
+    }
+
+    /// <summary>
+    /// A client resuming after <paramref name="cursor"/> may have missed deletes of messages it already has: it gets
+    /// a deleted event for each message at or below the cursor deleted since the cursor's message was published
+    /// (it was connected then, so it heard of anything earlier), as far back as tombstones are kept.
+    /// </summary>
+    private static async Task ReplayDeletesAsync(HttpResponse response, IMessageStore store, string topic, long cursor, CancellationToken token)
+    {
+        var newestSeen = await store.ListAsync(topic, new PageQuery(1, null, cursor == long.MaxValue ? cursor : cursor + 1), token);
+        var missedFor = newestSeen.Count == 0 ? Tombstones.KeptFor : DateTime.UtcNow - newestSeen[0].CreatedAt + ClockAllowance;
+        var deleted = await store.DeletedAsync(topic, cursor, missedFor, token);
+        foreach (var id in deleted)
+        {
+            response.BodyWriter.Write(SseFrames.Deleted(id));
+        }
+        if (deleted.Count > 0)
+        {
+            await response.BodyWriter.FlushAsync(token);
+        }
     }
 
     private static async Task<long> ReplayAsync(HttpResponse response, IMessageStore store, string topic, long after, CancellationToken token)

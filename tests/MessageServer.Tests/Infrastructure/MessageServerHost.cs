@@ -28,9 +28,11 @@ public sealed class MessageServerHost : IAsyncDisposable
 
     public IServiceProvider Services => factory.Services;
 
-    public static async Task<MessageServerHost> StartAsync(IDictionary<string, string?> settings, bool waitUntilReady = true)
+    /// <param name="configureServices">Services added after the server's own, e.g. an extra change-feed consumer.</param>
+    public static async Task<MessageServerHost> StartAsync(
+        IDictionary<string, string?> settings, bool waitUntilReady = true, Action<IServiceCollection>? configureServices = null)
     {
-        var factory = new Factory(settings);
+        var factory = new Factory(settings, configureServices);
         factory.UseKestrel();
         factory.StartServer();
         var host = new MessageServerHost(factory);
@@ -70,7 +72,7 @@ public sealed class MessageServerHost : IAsyncDisposable
         await factory.DisposeAsync();
     }
 
-    private sealed class Factory(IDictionary<string, string?> settings) : WebApplicationFactory<Program>
+    private sealed class Factory(IDictionary<string, string?> settings, Action<IServiceCollection>? configureServices) : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
@@ -82,6 +84,10 @@ public sealed class MessageServerHost : IAsyncDisposable
             foreach (var (name, value) in settings)
             {
                 builder.UseSetting(name, value);
+            }
+            if (configureServices is not null)
+            {
+                builder.ConfigureServices(configureServices);
             }
         }
     }

@@ -22,6 +22,9 @@ public sealed class PublishingLoad : IDisposable
 
     public ConcurrentDictionary<long, string> Acknowledged { get; } = new();
 
+    /// <summary>Publishes answered with anything but 201 ("status: body"), or not answered at all.</summary>
+    public ConcurrentQueue<string> Rejected { get; } = new();
+
     public static PublishingLoad Start(Uri baseAddress, string topic, int workers) => new(baseAddress, topic, workers);
 
     public async Task StopAsync()
@@ -46,9 +49,14 @@ public sealed class PublishingLoad : IDisposable
                 {
                     Acknowledged[(await response.Content.ReadFromJsonAsync<MessageDto>())!.Id] = text;
                 }
+                else
+                {
+                    Rejected.Enqueue($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                }
             }
-            catch (HttpRequestException)
+            catch (HttpRequestException exception)
             {
+                Rejected.Enqueue($"no answer: {exception.Message}");
                 return; // the server is gone: what was not acknowledged is not expected to be stored
             }
         }

@@ -81,6 +81,23 @@ public abstract class RetentionContract
         Assert.Equal("deleted", deleted.Event);
         Assert.Equal($"{{\"id\":{first.Id.ToString(CultureInfo.InvariantCulture)}}}", deleted.Data);
     }
+
+    [Fact]
+    public async Task A_stream_resumed_after_retention_ran_gets_deleted_events_for_what_it_removed()
+    {
+        var (host, _) = await StartAsync("RETENTION_MAX_PER_TOPIC", "1");
+        await using var _ = host;
+        var topic = UniqueTopic("resume");
+        var first = await host.Client.PublishAsync(topic, "seen, then removed while away");
+        var second = await host.Client.PublishAsync(topic, "seen, kept");
+
+        await RunRetentionAsync(host);
+        await using var stream = await SseClient.ConnectAsync(host.BaseAddress, $"/api/topics/{topic}/stream",
+            lastEventId: second.Id.ToString(CultureInfo.InvariantCulture));
+
+        var deleted = await stream.NextAsync();
+        Assert.Equal(("deleted", $"{{\"id\":{first.Id.ToString(CultureInfo.InvariantCulture)}}}"), (deleted.Event, deleted.Data));
+    }
 }
 
 public sealed class SqliteRetentionTests : RetentionContract, IDisposable

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net;
 using MessageServer.Tests.Infrastructure;
 using static MessageServer.Tests.Infrastructure.ApiClient;
@@ -91,5 +92,28 @@ public sealed class DatabaseLifecycleTests(PostgresFixture postgres)
                 await server.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task A_migration_script_that_fails_is_named_by_ready_instead_of_looking_like_an_unreachable_database()
+    {
+        var database = await postgres.Server.CreateDatabaseAsync();
+        // Something already owns a name the tombstone migration creates: the script fails however often it is retried.
+        await postgres.Server.ExecuteAsync(database, "CREATE TABLE deleted_messages (note text)");
+
+        await using var server = await MessageServerHost.StartAsync(postgres.Server.SettingsFor(database), waitUntilReady: false);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        string reason;
+        do
+        {
+            await Task.Delay(100);
+            using var ready = await server.Client.GetAsync("/ready");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            reason = (await ready.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("reason").GetString()!;
+        }
+        while (!reason.Contains("0004_create_deleted_messages", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+        Assert.Contains("migration", reason, StringComparison.Ordinal);
+        Assert.Contains("0004_create_deleted_messages", reason, StringComparison.Ordinal);
     }
 }

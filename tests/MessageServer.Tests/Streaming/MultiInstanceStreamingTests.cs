@@ -133,8 +133,7 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
         Assert.Equal(before.Id, Assert.Single(await subscriber.ReadMessagesAsync(1)).Id);
         Assert.Single(await second.Client.ListAsync(topic)); // the second instance now reads the topic from memory
 
-        var killed = await postgres.Server.QueryScalarAsync<long>(database,
-            $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{MessageServer.Storage.Postgres.PostgresChangeFeed.ListenerApplicationName}' AND datname = current_database()");
+        var killed = await KillListenersAsync();
         var during = new List<long>();
         for (var i = 0; i < 20; i++)
         {
@@ -156,8 +155,7 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
         Assert.Equal([kept.Id, deleted.Id], (await second.Client.ListAsync(topic)).Select(m => m.Id)); // now in memory there
 
         // No one subscribes to the topic, so no catch-up of subscribers covers it.
-        await postgres.Server.QueryScalarAsync<long>(database,
-            $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{MessageServer.Storage.Postgres.PostgresChangeFeed.ListenerApplicationName}' AND datname = current_database()");
+        await KillListenersAsync();
         var added = await first.Client.PublishAsync(topic, "published during the cut");
         using var delete = await first.Client.DeleteAsync($"/api/messages/{deleted.Id}");
         Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
@@ -200,6 +198,45 @@ public sealed class MultiInstanceStreamingTests(PostgresFixture postgres) : IAsy
         Assert.Equal(expected, (await healthy.ReadMessagesAsync(expected.Count, TimeSpan.FromSeconds(60))).Select(m => m.Id));
         await WaitUntilAsync(() => hub.SubscriberCount == 1, TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task A_delete_made_while_the_listener_is_cut_off_still_reaches_subscribers_of_the_other_instance()
+    {
+        var topic = UniqueTopic();
+        var message = await first.Client.PublishAsync(topic, "deleted during the cut");
+        await using var subscriber = await ConnectAsync(second, topic, $"?after={message.Id - 1}");
+        Assert.Equal(message.Id, Assert.Single(await subscriber.ReadMessagesAsync(1)).Id);
+
+        await KillListenersAsync();
+        using var delete = await first.Client.DeleteAsync($"/api/messages/{message.Id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        var deleted = await subscriber.NextAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(("deleted", $"{{\"id\":{message.Id}}}"), (deleted.Event, deleted.Data));
+    }
+
+    [Fact]
+    public async Task A_retention_delete_made_while_the_listener_is_cut_off_still_reaches_subscribers_of_the_other_instance()
+    {
+        var settings = postgres.Server.SettingsFor(database);
+        settings["RETENTION_MAX_PER_TOPIC"] = "1";
+        settings["RETENTION_INTERVAL_SECONDS"] = "3600";
+        await using var retaining = await MessageServerHost.StartAsync(settings);
+        var topic = UniqueTopic();
+        var removed = await first.Client.PublishAsync(topic, "removed by retention during the cut");
+        await first.Client.PublishAsync(topic, "kept");
+        await using var subscriber = await ConnectAsync(second, topic);
+
+        await KillListenersAsync();
+        await retaining.Services.GetRequiredService<MessageServer.Operations.RetentionJob>().RunOnceAsync(CancellationToken.None);
+
+        var deleted = await subscriber.NextAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(("deleted", $"{{\"id\":{removed.Id}}}"), (deleted.Event, deleted.Data));
+    }
+
+    /// <summary>Ends the LISTEN connection of every instance on the test's database, as a network cut or a database failover would.</summary>
+    private Task<long> KillListenersAsync() => postgres.Server.QueryScalarAsync<long>(database,
+        $"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{MessageServer.ChangeFeed.PostgresChangeFeed.ListenerApplicationName}' AND datname = current_database()");
 
     /// <summary>Opens a stream on a raw socket with a tiny receive buffer and never reads from it.</summary>
     private static async Task<Socket> OpenStalledStreamAsync(Uri baseAddress, string topic)

@@ -158,6 +158,41 @@ public abstract class StreamContract(ServerFixture server)
     }
 
     [Fact]
+    public async Task Resuming_with_Last_Event_ID_reports_deletes_made_while_away_then_the_new_messages()
+    {
+        var topic = UniqueTopic();
+        var deletedWhileAway = await Client.PublishAsync(topic, "seen, then deleted while away");
+        var kept = await Client.PublishAsync(topic, "seen, kept");
+        using (var delete = await Client.DeleteAsync($"/api/messages/{deletedWhileAway.Id}"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        }
+        var fresh = await Client.PublishAsync(topic, "published while away");
+
+        await using var stream = await ConnectAsync(topic, lastEventId: kept.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        var deleted = await stream.NextAsync();
+        Assert.Equal(("deleted", deletedWhileAway.Id), (deleted.Event, JsonDocument.Parse(deleted.Data).RootElement.GetProperty("id").GetInt64()));
+        Assert.Equal([fresh.Id], (await stream.ReadMessagesAsync(1)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task Resuming_with_after_reports_deletes_made_while_away_too()
+    {
+        var topic = UniqueTopic();
+        var deletedWhileAway = await Client.PublishAsync(topic, "seen, then deleted while away");
+        using (var delete = await Client.DeleteAsync($"/api/messages/{deletedWhileAway.Id}"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        }
+
+        await using var stream = await ConnectAsync(topic, $"?after={deletedWhileAway.Id}");
+
+        var deleted = await stream.NextAsync();
+        Assert.Equal(("deleted", deletedWhileAway.Id), (deleted.Event, JsonDocument.Parse(deleted.Data).RootElement.GetProperty("id").GetInt64()));
+    }
+
+    [Fact]
     public async Task An_invalid_after_returns_400_naming_it()
     {
         using var response = await Client.GetAsync($"/api/topics/{UniqueTopic()}/stream?after=x");

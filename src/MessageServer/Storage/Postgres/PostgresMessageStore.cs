@@ -4,6 +4,10 @@ using Npgsql;
 
 namespace MessageServer.Storage.Postgres;
 
+/// <summary>
+/// The store shared by every instance. SQL only: each commit that stores or deletes messages also sends a NOTIFY
+/// in its own transaction, which the change feed of every instance listens to.
+/// </summary>
 public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory) : IMessageStore
 {
     // Any constants work; they only have to differ from the per-topic keys, which are 64-bit hashes.
@@ -23,10 +27,9 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     // Above this many ids a NOTIFY payload could pass PostgreSQL's 8000-byte limit; larger batches are split.
     private const int MaxSingleNotifyBatch = 300;
-    private const int MaxRecentlyStored = 100_000;
 
-    // What this instance stored, until its change feed picks the ids up (saves reading them back).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, Message> recentlyStored = new();
+    // The NOTIFY of a delete: "d,ID,TOPIC" (see ChangeNotification) for each row of a CTE named deleted.
+    private const string NotifyDeleted = $"pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic)";
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
@@ -88,7 +91,6 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
             {
                 created.Add(ReadMessage(reader));
             }
-            RememberUntilNotified(created);
             // False only after ReadyForQuery, i.e. after the commit; a failed commit throws here instead.
             while (await reader.NextResultAsync(cancellationToken))
             {
@@ -128,10 +130,9 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         {
             // The change feed learns of the batch from NOTIFY, sent at commit and in commit order.
             await using var notify = new NpgsqlCommand($"SELECT pg_notify('{ChangeChannel}', payload) FROM unnest($1::text[]) AS payload", connection, transaction);
-            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeNotification.ForStored(created.Select(m => m.Id)) });
+            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ChangeFeed.ChangeNotification.ForStored(created.Select(m => m.Id)) });
             await notify.ExecuteNonQueryAsync(cancellationToken);
         }
-        RememberUntilNotified(created);
         await transaction.CommitAsync(cancellationToken);
         return Idempotency.Assemble(decisions, created, replayed);
     }
@@ -145,19 +146,6 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         batch.Select(m => TopicLockKey(m.Topic))
             .Concat(idempotencyKeys.Select(key => TopicLockKey("idempotency:" + key)))
             .Distinct().Order().ToArray();
-
-    /// <summary>Kept before the commit, so the change feed finds them even if its NOTIFY arrives first.</summary>
-    private void RememberUntilNotified(List<Message> created)
-    {
-        if (recentlyStored.Count > MaxRecentlyStored)
-        {
-            recentlyStored.Clear(); // the change feed is not consuming (e.g. reconnecting): it reads them back instead
-        }
-        foreach (var message in created)
-        {
-            recentlyStored[message.Id] = message;
-        }
-    }
 
     private static async Task<List<Message>> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<NewMessage> fresh, CancellationToken cancellationToken)
     {
@@ -225,9 +213,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     public async Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken)
     {
-        var direction = query.Ascending ? "ASC" : "DESC";
-        await using var command = dataSource.CreateCommand(
-            $"SELECT {Columns} FROM messages WHERE topic = $1 AND id > $2 AND id < $3 ORDER BY id {direction} LIMIT $4");
+        await using var command = dataSource.CreateCommand(MessageQueries.Page(Columns, query));
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = topic });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = query.LowerExclusive });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = query.UpperExclusive });
@@ -240,33 +226,12 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return messages;
     }
 
-    /// <summary>
-    /// Messages by id in ascending order: what the change feed fetches for a notification. This instance's own
-    /// publishes come from memory; only other instances' are read from the database.
-    /// </summary>
+    /// <summary>Messages by id (those that still exist): what the change feed fetches for a notification.</summary>
     public async Task<IReadOnlyList<Message>> GetManyAsync(long[] ids, CancellationToken cancellationToken)
     {
-        var messages = new List<Message>(ids.Length);
-        var missing = new List<long>();
-        foreach (var id in ids)
-        {
-            if (recentlyStored.TryRemove(id, out var message))
-            {
-                messages.Add(message);
-            }
-            else
-            {
-                missing.Add(id);
-            }
-        }
-        if (missing.Count > 0)
-        {
-            await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1)");
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = missing.ToArray() });
-            messages.AddRange(await ReadMessagesAsync(command, cancellationToken));
-        }
-        messages.Sort((a, b) => a.Id.CompareTo(b.Id));
-        return messages;
+        await using var command = dataSource.CreateCommand($"SELECT {Columns} FROM messages WHERE id = ANY($1)");
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        return await ReadMessagesAsync(command, cancellationToken);
     }
 
     public async Task<long> LatestIdAsync(string topic, CancellationToken cancellationToken)
@@ -278,13 +243,40 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
             $"""
             WITH deleted AS (DELETE FROM messages WHERE id = $1 RETURNING id, topic)
-            SELECT count(pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic)) FROM deleted
-            """);
+            SELECT count({NotifyDeleted}) FROM deleted
+            """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-        return (long)(await command.ExecuteScalarAsync(cancellationToken))! > 0;
+        var deleted = (long)(await command.ExecuteScalarAsync(cancellationToken))! > 0;
+        await ForgetOldTombstonesAsync(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
+    public async Task<IReadOnlyList<long>> DeletedAsync(string topic, long throughId, TimeSpan within, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(MessageQueries.DeletedSince("deleted_at"));
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = topic });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = throughId });
+        command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = Tombstones.Since(within) });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var ids = new List<long>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+        return ids;
+    }
+
+    private static async Task ForgetOldTombstonesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var forget = new NpgsqlCommand(MessageQueries.ForgetTombstones("deleted_at"), connection, transaction);
+        forget.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = DateTime.UtcNow - Tombstones.KeptFor });
+        await forget.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)
@@ -300,7 +292,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
         return topics;
     }
 
-    public async Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<DeletedMessage>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -313,32 +305,24 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
                 return null;
             }
         }
-        var doomed = new List<string>();
-        if (olderThan is not null)
-        {
-            doomed.Add("SELECT id FROM messages WHERE created_at < $1");
-        }
-        if (maxPerTopic is not null)
-        {
-            doomed.Add("SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic ORDER BY id DESC) AS newer FROM messages) ranked WHERE newer > $2");
-        }
         await using var delete = new NpgsqlCommand(
             $"""
-            WITH doomed AS ({string.Join(" UNION ", doomed)} LIMIT $3),
+            WITH doomed AS ({MessageQueries.RetainedNoLonger("created_at", olderThan is not null, maxPerTopic is not null)}),
                  deleted AS (DELETE FROM messages USING doomed WHERE messages.id = doomed.id RETURNING messages.id, messages.topic)
-            SELECT id, topic, pg_notify('{ChangeChannel}', 'd,' || id || ',' || topic) FROM deleted
+            SELECT id, topic, {NotifyDeleted} FROM deleted
             """, connection, transaction);
         delete.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = olderThan ?? DateTime.MinValue.ToUniversalTime() });
         delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = maxPerTopic ?? int.MaxValue });
         delete.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-        var deleted = new List<(string, long)>();
+        var deleted = new List<DeletedMessage>();
         await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                deleted.Add((reader.GetString(1), reader.GetInt64(0)));
+                deleted.Add(new DeletedMessage(reader.GetString(1), reader.GetInt64(0)));
             }
         }
+        await ForgetOldTombstonesAsync(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return deleted;
     }

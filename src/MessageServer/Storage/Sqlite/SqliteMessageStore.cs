@@ -6,17 +6,12 @@ namespace MessageServer.Storage.Sqlite;
 
 /// <summary>
 /// The embedded store for a single instance. Writes come from one publisher at a time (the group-commit
-/// queue), so SQLite's single writer is no bottleneck; WAL lets reads run beside it.
+/// queue), so SQLite's single writer is no bottleneck; WAL lets reads run beside it. SQL only: what a commit
+/// means to others is reported by its caller to the change feed.
 /// </summary>
 public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory) : IMessageStore
 {
     private const string Columns = "id, topic, author, text, created_at_us";
-
-    /// <summary>Raised after each commit, in commit order: the single-instance change feed.</summary>
-    public event Action<IReadOnlyList<Message>>? Stored;
-
-    /// <summary>Raised after a message was deleted, with its topic and id.</summary>
-    public event Action<string, long>? Deleted;
 
     private readonly string connectionString = new SqliteConnectionStringBuilder
     {
@@ -128,10 +123,6 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
             await forget.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
-        if (fresh.Count > 0)
-        {
-            Stored?.Invoke(fresh);
-        }
         return Idempotency.Assemble(decisions, fresh, replayed);
     }
 
@@ -146,15 +137,9 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
 
     public async Task<IReadOnlyList<Message>> ListAsync(string topic, PageQuery query, CancellationToken cancellationToken)
     {
-        var direction = query.Ascending ? "ASC" : "DESC";
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = new SqliteCommand(
-            $"SELECT {Columns} FROM messages WHERE topic = $topic AND id > $lower AND id < $upper ORDER BY id {direction} LIMIT $limit",
-            connection);
-        command.Parameters.AddWithValue("$topic", topic);
-        command.Parameters.AddWithValue("$lower", query.LowerExclusive);
-        command.Parameters.AddWithValue("$upper", query.UpperExclusive);
-        command.Parameters.AddWithValue("$limit", query.Limit);
+        await using var command = new SqliteCommand(MessageQueries.Page(Columns, query), connection);
+        AddParameters(command, topic, query.LowerExclusive, query.UpperExclusive, query.Limit);
         var messages = await ReadMessagesAsync(command, cancellationToken);
         if (!query.Ascending)
         {
@@ -174,14 +159,28 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
     public async Task<bool> DeleteAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var command = new SqliteCommand("DELETE FROM messages WHERE id = $id RETURNING topic", connection);
-        command.Parameters.AddWithValue("$id", id);
-        if (await command.ExecuteScalarAsync(cancellationToken) is not string topic)
-        {
-            return false;
-        }
-        Deleted?.Invoke(topic, id);
-        return true;
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = new SqliteCommand("DELETE FROM messages WHERE id = $1", connection, transaction);
+        AddParameters(command, id);
+        var deleted = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        await ForgetOldTombstonesAsync(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
+    public async Task<IReadOnlyList<long>> DeletedAsync(string topic, long throughId, TimeSpan within, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand(MessageQueries.DeletedSince("deleted_at_us"), connection);
+        AddParameters(command, topic, throughId, ToUnixMicroseconds(Tombstones.Since(within)));
+        return await ReadIdsAsync(command, cancellationToken);
+    }
+
+    private static async Task ForgetOldTombstonesAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var forget = new SqliteCommand(MessageQueries.ForgetTombstones("deleted_at_us"), connection, transaction);
+        AddParameters(forget, ToUnixMicroseconds(DateTime.UtcNow - Tombstones.KeptFor));
+        await forget.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<TopicSummary>> ListTopicsAsync(CancellationToken cancellationToken)
@@ -198,36 +197,45 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return topics;
     }
 
-    public async Task<IReadOnlyList<(string Topic, long Id)>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<DeletedMessage>?> ApplyRetentionAsync(DateTime? olderThan, int? maxPerTopic, int limit, CancellationToken cancellationToken)
     {
-        var doomed = new List<string>();
-        if (olderThan is not null)
-        {
-            doomed.Add("SELECT id FROM messages WHERE created_at_us < $cutoff");
-        }
-        if (maxPerTopic is not null)
-        {
-            doomed.Add("SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic ORDER BY id DESC) AS newer FROM messages) WHERE newer > $max");
-        }
         await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         await using var delete = new SqliteCommand(
-            $"DELETE FROM messages WHERE id IN ({string.Join(" UNION ", doomed)} LIMIT $limit) RETURNING id, topic", connection);
-        delete.Parameters.AddWithValue("$cutoff", olderThan is { } cutoff ? ToUnixMicroseconds(cutoff) : 0L);
-        delete.Parameters.AddWithValue("$max", maxPerTopic ?? int.MaxValue);
-        delete.Parameters.AddWithValue("$limit", limit);
-        var deleted = new List<(long Id, string Topic)>();
+            $"DELETE FROM messages WHERE id IN ({MessageQueries.RetainedNoLonger("created_at_us", olderThan is not null, maxPerTopic is not null)}) RETURNING topic, id",
+            connection, transaction);
+        AddParameters(delete, olderThan is { } cutoff ? ToUnixMicroseconds(cutoff) : 0L, maxPerTopic ?? int.MaxValue, limit);
+        var deleted = new List<DeletedMessage>();
         await using (var reader = await delete.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                deleted.Add((reader.GetInt64(0), reader.GetString(1)));
+                deleted.Add(new DeletedMessage(reader.GetString(0), reader.GetInt64(1)));
             }
         }
-        foreach (var (id, topic) in deleted)
+        await ForgetOldTombstonesAsync(connection, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
+    }
+
+    /// <summary>Binds the values to $1, $2, ... in order.</summary>
+    private static void AddParameters(SqliteCommand command, params object[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
         {
-            Deleted?.Invoke(topic, id);
+            command.Parameters.AddWithValue($"${i + 1}", values[i]);
         }
-        return deleted.ConvertAll(d => (d.Topic, d.Id));
+    }
+
+    private static async Task<List<long>> ReadIdsAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var ids = new List<long>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+        return ids;
     }
 
     internal async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace MessageServer.Storage.Postgres;
+namespace MessageServer.ChangeFeed;
 
 /// <summary>
 /// The small text payloads of the change feed's NOTIFY (PostgreSQL caps one near 8000 bytes):
