@@ -62,6 +62,8 @@ public sealed class ChurnTests(PostgresFixture postgres)
             Assert.True(churned >= 300, $"Only {churned} subscribers came and went: the test did not churn.");
             Assert.Empty(loads.SelectMany(load => load.Rejected));
             var acknowledged = loads.SelectMany(load => load.Acknowledged.Keys).Order().ToList();
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"{instances.Count} instance(s): {acknowledged.Count} publishes acknowledged, {churned} streams opened and reset, {LongLivedSubscribers} long-lived subscribers");
             Assert.True(acknowledged.Count > 100, $"Only {acknowledged.Count} publishes were acknowledged.");
             foreach (var subscriber in longLived)
             {
