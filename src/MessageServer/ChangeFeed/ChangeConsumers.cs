@@ -25,33 +25,22 @@ public sealed class ChangeConsumers
     /// <summary>The consumers that take this instance's own commits as soon as they are made.</summary>
     public IReadOnlyList<IChangeConsumer> Immediate { get; }
 
-    public void Stored(IReadOnlyList<IChangeConsumer> consumers, IReadOnlyList<Message> messages)
-    {
-        foreach (var consumer in consumers)
-        {
-            foreach (var message in messages)
-            {
-                try
-                {
-                    consumer.OnStored(message);
-                }
-                catch (Exception exception)
-                {
-                    Report(consumer, exception);
-                }
-            }
-        }
-    }
+    public void Stored(IReadOnlyList<IChangeConsumer> consumers, IReadOnlyList<Message> messages) =>
+        Deliver(consumers, messages, static (consumer, message) => consumer.OnStored(message));
 
-    public void Deleted(IReadOnlyList<IChangeConsumer> consumers, IReadOnlyList<DeletedMessage> deleted)
+    public void Deleted(IReadOnlyList<IChangeConsumer> consumers, IReadOnlyList<DeletedMessage> deleted) =>
+        Deliver(consumers, deleted, static (consumer, message) => consumer.OnDeleted(message));
+
+    /// <summary>Each change to each consumer, one failure costing only that consumer that change.</summary>
+    private void Deliver<TChange>(IReadOnlyList<IChangeConsumer> consumers, IReadOnlyList<TChange> changes, Action<IChangeConsumer, TChange> deliver)
     {
         foreach (var consumer in consumers)
         {
-            foreach (var message in deleted)
+            foreach (var change in changes)
             {
                 try
                 {
-                    consumer.OnDeleted(message);
+                    deliver(consumer, change);
                 }
                 catch (Exception exception)
                 {
