@@ -5,7 +5,7 @@ using MessageServer.Security;
 using MessageServer.Storage;
 using MessageServer.Streaming;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostingExtensions.InstalledContentRoot() });
 if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var errors))
 {
     ConfigurationErrors.Report(errors);

@@ -112,6 +112,12 @@ publish() {
   [[ "$output" != *"$PG_PASSWORD"* ]]
 }
 
+@test "the container's log shows no library error from its PostgreSQL connections (GSSAPI is not probed)" {
+  run docker logs "$CONTAINER"
+  [[ "$output" != *"libgssapi"* ]]
+  [[ "$output" != *"Cannot load library"* ]]
+}
+
 @test "the password appears in neither the container's logs nor its command line" {
   run docker logs "$CONTAINER"
   [[ "$output" != *"$PG_PASSWORD"* ]]

@@ -237,6 +237,9 @@ public sealed record PostgresSettings(
         Timeout = 5,
         CommandTimeout = 15,
         ApplicationName = "message-server",
+        // No GSSAPI/Kerberos here (RDS and plain PostgreSQL use passwords and TLS): without this Npgsql probes for
+        // libgssapi_krb5 on its first connection, which the image lacks, and logs a frightening, harmless error.
+        GssEncryptionMode = GssEncryptionMode.Disable,
     }.ConnectionString;
 
     internal static PostgresSettings? Parse(string host, Func<string, string?> read, List<string> problems)

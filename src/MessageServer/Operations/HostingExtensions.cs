@@ -9,6 +9,14 @@ namespace MessageServer.Operations;
 
 public static class HostingExtensions
 {
+    /// <summary>
+    /// The app's own folder when it holds the page (a published build): the page and appsettings.json are then found
+    /// wherever the process is started from (a service manager or wrapper script rarely starts it there). Null, the
+    /// working directory as usual, for `dotnet run`. Data paths such as SQLITE_PATH stay relative to the working directory.
+    /// </summary>
+    public static string? InstalledContentRoot() =>
+        Directory.Exists(Path.Combine(AppContext.BaseDirectory, "wwwroot")) ? AppContext.BaseDirectory : null;
+
     /// <summary>Kestrel on the configured port, JSON and problem+json conventions, error handling.</summary>
     public static WebApplicationBuilder AddServerHosting(this WebApplicationBuilder builder, ServerSettings settings)
     {

@@ -33,6 +33,14 @@ public sealed class ServerSettingsTests
         Assert.Equal(new PostgresSettings("db.example", 5432, "app", "pw", "postgres", SslMode.Prefer, null), settings.Postgres);
     }
 
+    [Fact]
+    public void PostgreSQL_connections_never_probe_for_GSSAPI_encryption()
+    {
+        var (settings, _, _) = Load(("POSTGRES_HOST", "db.example"), ("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw"));
+
+        Assert.Equal(GssEncryptionMode.Disable, new NpgsqlConnectionStringBuilder(settings.Postgres!.ConnectionString).GssEncryptionMode);
+    }
+
     [Theory]
     [InlineData("abc")]
     [InlineData("-1")]

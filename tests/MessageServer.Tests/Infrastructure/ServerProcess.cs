@@ -27,13 +27,14 @@ public static class ServerProcess
         ProcessRunner.RunAsync("dotnet", [AssemblyPath], Environment(settings), TimeSpan.FromSeconds(30));
 
     /// <summary>Starts the server process on a free port and waits for /ready.</summary>
-    public static async Task<RunningServer> StartAsync(IDictionary<string, string?> settings, int? port = null, bool waitUntilReady = true)
+    /// <param name="workingDirectory">Where the process starts; by default the app's folder, as the container's WORKDIR.</param>
+    public static async Task<RunningServer> StartAsync(
+        IDictionary<string, string?> settings, int? port = null, bool waitUntilReady = true, string? workingDirectory = null)
     {
         port ??= PostgresServer.FreePort();
         var environment = Environment(settings);
         environment["PORT"] = port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        // The content root is the working directory, as in the container's WORKDIR: there the page's wwwroot is.
-        var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment, AppContext.BaseDirectory);
+        var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment, workingDirectory ?? AppContext.BaseDirectory);
         // With INSTANCE_PORT, readiness is asked there: PORT may be shared with another process.
         var readyPort = settings.TryGetValue("INSTANCE_PORT", out var instancePort) && instancePort is not null ? instancePort : environment["PORT"];
         var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{readyPort}/ready"));
