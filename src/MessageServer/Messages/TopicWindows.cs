@@ -122,6 +122,10 @@ public sealed class TopicWindows : IChangeConsumer
         private readonly List<Message> messages = [.. latest];
         private readonly Dictionary<int, byte[]> json = [];
 
+        // Ids deleted from this topic: a late report of such a message being stored (the change feed's echo of this
+        // instance's own publish, after the delete) must not bring it back.
+        private readonly HashSet<long> deleted = [];
+
         // The window always holds the latest messages.Count messages of the topic; while it holds all of
         // them (fewer than Size were ever there), it can serve any page size.
         private bool wholeTopic = latest.Count < Size;
@@ -153,7 +157,7 @@ public sealed class TopicWindows : IChangeConsumer
             lock (gate)
             {
                 var index = messages.BinarySearch(message, ById.Instance);
-                if (index >= 0)
+                if (index >= 0 || deleted.Contains(message.Id))
                 {
                     return;
                 }
@@ -171,6 +175,13 @@ public sealed class TopicWindows : IChangeConsumer
         {
             lock (gate)
             {
+                deleted.Add(id);
+                if (deleted.Count > 2 * Size)
+                {
+                    // Only ids the window could still hold matter.
+                    var oldest = messages.Count > 0 ? messages[0].Id : long.MaxValue;
+                    deleted.RemoveWhere(deletedId => deletedId < oldest && deletedId != id);
+                }
                 var index = messages.FindIndex(m => m.Id == id);
                 if (index < 0)
                 {
