@@ -22,12 +22,13 @@ while (($# > 0)); do
   esac
 done
 if $smoke; then
-  seconds=2 warmup=1 subscribers=200 messages=5 cross_subscribers=50
+  seconds=2 warmup=1 subscribers=200 messages=5 cross_subscribers=50 many_subscribers=400
 else
-  seconds=20 warmup=5 subscribers=10000 messages=100 cross_subscribers=500
+  seconds=20 warmup=5 subscribers=10000 messages=100 cross_subscribers=500 many_subscribers=50000
   output=${output:-$repo/bench/results}
 fi
 
+nchan_module=/usr/lib/nginx/modules/ngx_nchan_module.so
 work=$(mktemp -d /tmp/ms-bench-XXXXXX)
 # PostgreSQL runs as the postgres user and must reach its folder inside.
 chmod 755 "$work"
@@ -53,10 +54,11 @@ ensure_tools() {
   for tool in wrk nginx; do
     command -v "$tool" >/dev/null || missing+=("$tool")
   done
+  [[ -f "$nchan_module" ]] || missing+=(nchan)
   if ((${#missing[@]} > 0)); then
-    [[ $EUID -eq 0 ]] || die "missing ${missing[*]}: apt-get install wrk nginx-light"
-    log "installing wrk and nginx"
-    apt-get install -y -q wrk nginx-light >/dev/null
+    [[ $EUID -eq 0 ]] || die "missing ${missing[*]}: apt-get install wrk nginx-light libnginx-mod-nchan"
+    log "installing wrk, nginx and its nchan module"
+    apt-get install -y -q wrk nginx-light libnginx-mod-nchan >/dev/null
   fi
   pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
   [[ -n "$pg_bin" ]] || die "PostgreSQL server binaries are missing: apt-get install postgresql"
@@ -178,6 +180,55 @@ fanout_figures() {
     --topic same --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
 }
 
+# nginx with the nchan pub/sub module, the purpose-built reference for fan-out, with 1 and then 2 worker
+# processes, measured by the same load client as the server; sets nchan_1 and nchan_2.
+nchan_figures() {
+  local workers port master result
+  for workers in 1 2; do
+    port=$(free_local_port)
+    mkdir -p "$work/nchan-$workers"
+    cat >"$work/nchan-$workers/nginx.conf" <<NGINX
+load_module $nchan_module;
+worker_processes $workers;
+worker_rlimit_nofile 70000;
+pid $work/nchan-$workers/nginx.pid;
+error_log $work/nchan-$workers/error.log;
+events { worker_connections 65536; }
+http {
+  access_log off;
+  client_body_temp_path $work/nchan-$workers;
+  server {
+    listen 127.0.0.1:$port;
+    location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
+    location ~ ^/pub/(\w+)\$ { nchan_publisher; nchan_channel_id \$1; }
+  }
+}
+NGINX
+    nginx -c "$work/nchan-$workers/nginx.conf" -g 'daemon off;' >"$work/nchan-$workers/out.log" 2>&1 &
+    master=$!
+    pids+=("$master")
+    sleep 0.5
+    log "fan-out reference: nginx + nchan, $workers worker(s), $subscribers subscribers, $messages messages at 10/s"
+    result=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port" --publish "http://127.0.0.1:$port" \
+      --topic fanout --subscribers "$subscribers" --messages "$messages" --rate 10 --pid "$(pgrep -P "$master" | paste -sd,)" \
+      --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}')
+    if ((workers == 1)); then
+      nchan_1=$result
+    else
+      nchan_2=$result
+    fi
+    kill "$master"
+    wait "$master" 2>/dev/null || true
+  done
+}
+
+# The server again with many more subscribers, to show how latency and memory grow with the count.
+many_subscribers_figures() {
+  log "fan-out at scale: $many_subscribers subscribers, $messages messages at 10/s"
+  many=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_a" --publish "http://127.0.0.1:$port_a" \
+    --topic many --subscribers "$many_subscribers" --messages "$messages" --rate 10 --pid "$pid_a")
+}
+
 field() {
   sed -n -E "s/.*(^| )$2=([^ ]*).*/\2/p" <<<"$1"
 }
@@ -231,6 +282,18 @@ report() {
   cross_p99=$(field "$cross" p99_ms)
   same_p99=$(field "$same" p99_ms)
   cross_extra=$(awk -v a="$cross_p99" -v b="$same_p99" 'BEGIN { printf "%.1f", a - b }')
+  # nchan's better configuration is the one with the lower fan-out p99.
+  local nchan nchan_workers nchan_p99 nchan_rss nchan_delivered p99_ratio rss_ratio
+  if awk -v a="$(field "$nchan_1" p99_ms)" -v b="$(field "$nchan_2" p99_ms)" 'BEGIN { exit !(a <= b) }'; then
+    nchan=$nchan_1 nchan_workers=1
+  else
+    nchan=$nchan_2 nchan_workers=2
+  fi
+  nchan_p99=$(field "$nchan" p99_ms)
+  nchan_rss=$(field "$nchan" rss_per_subscriber_bytes)
+  nchan_delivered="$(field "$nchan" delivered) of $(field "$nchan" expected)"
+  p99_ratio=$(ratio "$fan_p99" "$nchan_p99")
+  rss_ratio=$(ratio "$rss" "$nchan_rss")
   local publish_ratio read_ratio
   publish_ratio=$(ratio "$publish_rps" "$pgbench_tps")
   read_ratio=$(ratio "$read_rps" "$nginx_rps")
@@ -244,6 +307,10 @@ report() {
 | Fan-out p99 (ms), $subscribers subscribers | $fan_p99 | p50 $fan_p50 ms | | ≤ 100 ms | $(met "$fan_p99" "<=" 100) | $(change "Fan-out p99" "$fan_p99") |
 | Fan-out delivered | $fan_delivered | of $fan_expected | | all | $([[ "$fan_delivered" == "$fan_expected" ]] && echo yes || echo no) | |
 | Memory per idle subscriber (bytes) | $rss | | | ≤ 10240 | $(met "$rss" "<=" 10240) | $(change "Memory per" "$rss") |
+| Fan-out p99 vs nginx + nchan (ms) | $fan_p99 | nchan, $nchan_workers worker(s): p99 $nchan_p99, p50 $(field "$nchan" p50_ms); delivered $nchan_delivered | $p99_ratio | ≤ 0.8× | $(met "$p99_ratio" "<=" 0.8) | |
+| Memory per idle subscriber vs nchan (bytes) | $rss | nchan $nchan_rss (1 worker $(field "$nchan_1" rss_per_subscriber_bytes), 2 workers $(field "$nchan_2" rss_per_subscriber_bytes)) | $rss_ratio | ≤ 1.0× | $(met "$rss_ratio" "<=" 1.0) | |
+| Fan-out p50 / p99 (ms), $many_subscribers subscribers | $(field "$many" p50_ms) / $(field "$many" p99_ms) | delivered $(field "$many" delivered) of $(field "$many" expected) | | | | |
+| Memory per idle subscriber (bytes), $many_subscribers subscribers | $(field "$many" rss_per_subscriber_bytes) | | | | | |
 | Cross-instance p99 (ms) | $cross_p99 | same-instance $same_p99 | +$cross_extra ms | ≤ +50 ms | $(met "$cross_extra" "<=" 50) | $(change "Cross-instance" "$cross_p99") |
 | Start-up to ready, SQLite (ms) | $startup_sqlite | | | ≤ 500 | $(met "$startup_sqlite" "<=" 500) | $(change "SQLite \\(ms" "$startup_sqlite") |
 | Start-up to ready, PostgreSQL (ms) | $startup_postgres | | | ≤ 500 | $(met "$startup_postgres" "<=" 500) | $(change "PostgreSQL \\(ms" "$startup_postgres") |
@@ -275,6 +342,8 @@ main() {
   publish_figures
   read_figures
   fanout_figures
+  nchan_figures
+  many_subscribers_figures
   startup_figures
   report
 }

@@ -2,6 +2,7 @@
 // sockets measuring publish-to-receive latency, and process start-to-ready time.
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using MessageServer.Bench;
@@ -16,7 +17,8 @@ return args switch
 static int Usage()
 {
     Console.Error.WriteLine("""
-        usage: LoadClient fanout --subscribe URL --publish URL --topic T --subscribers N --messages M --rate PER_SECOND [--pid SERVER_PID]
+        usage: LoadClient fanout --subscribe URL --publish URL --topic T --subscribers N --messages M --rate PER_SECOND
+                   [--pid SERVER_PID[,PID...]] [--subscribe-path /api/topics/{topic}/stream] [--publish-path /api/topics/{topic}/messages]
                LoadClient startup --ready URL -- COMMAND ARGUMENTS...
         """);
     return 2;
@@ -54,9 +56,12 @@ namespace MessageServer.Bench
             var subscribers = options.Number("subscribers");
             var messages = options.Number("messages");
             var rate = options.Number("rate");
-            var pid = options.Optional("pid");
+            var pids = options.Optional("pid")?.Split(',') ?? [];
+            // Paths with a {topic} placeholder, so that other servers (nginx with nchan) are measured the same way.
+            var subscribePath = (options.Optional("subscribe-path") ?? "/api/topics/{topic}/stream").Replace("{topic}", topic, StringComparison.Ordinal);
+            var publishPath = (options.Optional("publish-path") ?? "/api/topics/{topic}/messages").Replace("{topic}", topic, StringComparison.Ordinal);
 
-            var rssBefore = Rss(pid);
+            var rssBefore = Rss(pids);
             var latencies = new List<double>[subscribers];
             var connected = 0;
             var delivered = 0;
@@ -66,18 +71,20 @@ namespace MessageServer.Bench
             {
                 var mine = latencies[i] = new List<double>(messages);
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                // One loopback source address per 20,000 subscribers: one address has only ~28,000 ephemeral ports.
+                socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{1 + i / 20_000}"), 0));
                 await socket.ConnectAsync(subscribe.Host, subscribe.Port);
                 await socket.SendAsync(Encoding.ASCII.GetBytes(
-                    $"GET /api/topics/{topic}/stream HTTP/1.1\r\nHost: {subscribe.Authority}\r\nAccept: text/event-stream\r\n\r\n"));
+                    $"GET {subscribePath} HTTP/1.1\r\nHost: {subscribe.Authority}\r\nAccept: text/event-stream\r\n\r\n"));
                 readers[i] = ReadAsync(socket, mine, () => Interlocked.Increment(ref connected), () => Interlocked.Increment(ref delivered), stop.Token);
             }
-            var deadline = DateTime.UtcNow.AddSeconds(60);
+            var deadline = DateTime.UtcNow.AddSeconds(60 + subscribers / 1000);
             while (Volatile.Read(ref connected) < subscribers && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(50);
             }
             await Task.Delay(500);
-            var rssIdle = Rss(pid);
+            var rssIdle = Rss(pids);
 
             using var client = new HttpClient { BaseAddress = publish };
             var interval = TimeSpan.FromSeconds(1.0 / rate);
@@ -89,8 +96,9 @@ namespace MessageServer.Bench
                 {
                     await Task.Delay(due - clock.Elapsed);
                 }
-                var body = $"{{\"text\": \"t={DateTime.UtcNow.Ticks}\"}}";
-                using var response = await client.PostAsync($"/api/topics/{topic}/messages", new StringContent(body, Encoding.UTF8, "application/json"));
+                // Compact JSON: a server that relays the body as it is (nchan) then sends the same bytes as one that re-serialises it.
+                var body = $"{{\"text\":\"t={DateTime.UtcNow.Ticks}\"}}";
+                using var response = await client.PostAsync(publishPath, new StringContent(body, Encoding.UTF8, "application/json"));
                 response.EnsureSuccessStatusCode();
             }
             var expected = (long)subscribers * messages;
@@ -186,15 +194,12 @@ namespace MessageServer.Bench
         private static double Percentile(double[] sorted, double p) =>
             sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
-        private static long Rss(string? pid)
+        /// <summary>The resident memory of the processes, in KiB, summed (nginx serves with several worker processes).</summary>
+        private static long Rss(string[] pids) => pids.Sum(pid =>
         {
-            if (pid is null)
-            {
-                return 0;
-            }
             var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
             return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-        }
+        });
     }
 
     /// <summary>Starts a command and measures the time until a URL first answers 200; then stops it.</summary>

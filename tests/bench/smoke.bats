@@ -9,9 +9,10 @@
   [ "$status" -eq 0 ]
   local table="$BATS_TEST_TMPDIR/results/latest.md"
   [ -f "$table" ]
-  for figure in "Publish (req/s)" "Latest-50 read (req/s)" "Fan-out p99" "Fan-out delivered" "Memory per idle subscriber" "Cross-instance p99" "Start-up to ready, SQLite" "Start-up to ready, PostgreSQL"; do
+  for figure in "Publish (req/s)" "Latest-50 read (req/s)" "Fan-out p99" "Fan-out delivered" "Memory per idle subscriber" "Cross-instance p99" "Start-up to ready, SQLite" "Start-up to ready, PostgreSQL" "Fan-out p99 vs nginx + nchan" "Memory per idle subscriber vs nchan"; do
     grep -F "| $figure" "$table" | grep -qE '\| [0-9]+(\.[0-9]+)? '
   done
   grep -qE 'pgbench INSERT [0-9]+ tps' "$table"
   grep -qE 'nginx static [0-9]+ req/s' "$table"
+  grep -qE 'nchan, [12] worker\(s\): p99 [0-9.]+' "$table"
 }
