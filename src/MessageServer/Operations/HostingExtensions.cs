@@ -46,6 +46,7 @@ public static class HostingExtensions
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
         builder.Services.AddSingleton<MessagePublisher>();
         builder.Services.AddSingleton<MessageHub>();
+        builder.Services.AddSingleton<StreamReplayGate>();
         builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<MessageHub>());
         builder.Services.AddSingleton<TopicWindows>();
         builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<TopicWindows>());

@@ -39,8 +39,8 @@ public static class StreamApi
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Stream(
-        string topic, HttpContext context, MessageHub hub, IMessageStore store,
-        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+        string topic, HttpContext context, MessageHub hub, IMessageStore store, StreamReplayGate replayGate,
+        IHostApplicationLifetime lifetime, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         if (InputRules.CheckTopic(topic) is { } topicError)
         {
@@ -56,7 +56,17 @@ public static class StreamApi
         // whatever committed before is in the store. Ids seen in the replay are skipped live, so the seam has
         // neither a gap nor a duplicate.
         using var subscription = hub.Subscribe(topic, cursor ?? 0);
-        var lastSent = cursor ?? await store.LatestIdAsync(topic, cancellationToken);
+        var replaySlot = await replayGate.EnterAsync(cancellationToken);
+        long lastSent;
+        try
+        {
+            lastSent = cursor ?? await store.LatestIdAsync(topic, cancellationToken);
+        }
+        catch
+        {
+            replaySlot.Dispose();
+            throw; // before the response has started: a database outage is still a clean 503
+        }
         subscription.SkipThrough(lastSent);
 
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOff);
@@ -68,17 +78,26 @@ public static class StreamApi
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         try
         {
-            await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
-            if (cursor is { } resumedAfter)
+            using (replaySlot)
             {
-                await ReplayDeletesAsync(response, store, topic, resumedAfter, token);
+                await WriteAsync(response, $"retry: {ReconnectMilliseconds}\n: connected to {topic}\n\n", token);
+                if (cursor is { } resumedAfter)
+                {
+                    await ReplayDeletesAsync(response, store, topic, resumedAfter, token);
+                }
+                lastSent = await ReplayAsync(response, store, topic, lastSent, token);
             }
-            lastSent = await ReplayAsync(response, store, topic, lastSent, token);
             await StreamLiveAsync(response, subscription, lastSent, token);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             // The client left, the server is stopping, or the subscriber fell too far behind.
+        }
+        catch (Exception exception) when (DatabaseUnavailable.IsUnavailable(exception))
+        {
+            // The response has started, so no 503 can be sent: end the stream, and the client resumes from the
+            // last event it got once the database is back.
+            loggers.CreateLogger(typeof(StreamApi).FullName!).LogWarning("A stream of '{Topic}' ended while replaying: the database is unavailable ({Reason})", topic, exception.Message);
         }
         if (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -104,7 +123,8 @@ public static class StreamApi
 
     private static (long? Cursor, string Field, string? Error) ReadCursor(HttpRequest request)
     {
-        if (request.Headers.TryGetValue("Last-Event-ID", out var header))
+        // An empty Last-Event-ID means none (what EventSource sends before it has seen an id).
+        if (request.Headers.TryGetValue("Last-Event-ID", out var header) && !string.IsNullOrWhiteSpace(header))
         {
             return long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
                 ? (id, "Last-Event-ID", null)

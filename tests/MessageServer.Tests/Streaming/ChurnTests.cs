@@ -39,6 +39,36 @@ public sealed class ChurnTests(PostgresFixture postgres)
         await AssertChurnCostsNothingAsync([first, second], PublishersPerInstance / 2);
     }
 
+    [Fact]
+    public async Task A_storm_of_resuming_streams_on_two_instances_cannot_take_the_connections_publishes_need()
+    {
+        // A database with few connections, as a small RDS instance has: streams replaying from the store must wait
+        // their turn rather than take them all.
+        await using var database = await PostgresServer.StartAsync(extraOptions: _ => "-c max_connections=40");
+        var settings = database.SettingsFor("postgres");
+        await using var first = await MessageServerHost.StartAsync(settings);
+        await using var second = await MessageServerHost.StartAsync(settings);
+        var topic = UniqueTopic("storm");
+        var history = new string('h', 2000);
+        for (var i = 0; i < 100; i++)
+        {
+            await first.Client.PublishAsync(topic, history);
+        }
+        using var load = PublishingLoad.Start(first.BaseAddress, topic, workers: 4);
+
+        // 160 streams at once, each replaying the whole history, then gone.
+        var storm = await Task.WhenAll(Enumerable.Range(0, 160).Select(async i =>
+        {
+            await using var stream = await SseClient.ConnectAsync((i % 2 == 0 ? first : second).BaseAddress, $"/api/topics/{topic}/stream", lastEventId: "0");
+            return (await stream.ReadMessagesAsync(100, TimeSpan.FromSeconds(60))).Count;
+        }));
+        await load.StopAsync();
+
+        Assert.All(storm, replayed => Assert.Equal(100, replayed));
+        Assert.Empty(load.Rejected);
+        Assert.False(load.Acknowledged.IsEmpty);
+    }
+
     private static async Task AssertChurnCostsNothingAsync(IReadOnlyList<MessageServerHost> instances, int publishersPerInstance)
     {
         var topic = UniqueTopic("churn");

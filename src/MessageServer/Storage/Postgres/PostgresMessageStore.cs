@@ -1,4 +1,5 @@
 using DbUp;
+using MessageServer.Configuration;
 using MessageServer.Messages;
 using Npgsql;
 
@@ -8,8 +9,19 @@ namespace MessageServer.Storage.Postgres;
 /// The store shared by every instance. SQL only: each commit that stores or deletes messages also sends a NOTIFY
 /// in its own transaction, which the change feed of every instance listens to.
 /// </summary>
-public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory) : IMessageStore
+public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ServerSettings settings, ILoggerFactory loggerFactory) : IMessageStore, IAsyncDisposable
 {
+    // The group-commit writer's own connection, kept open: publishes never wait for, or fail for lack of, a
+    // connection that readers and streams have taken (a database's connection limit is shared by every instance).
+    private readonly NpgsqlDataSource writer = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(settings.Postgres!.ConnectionString)
+    {
+        MinPoolSize = 1,
+        MaxPoolSize = 2,
+        ApplicationName = "message-server-writer",
+    });
+
+    public ValueTask DisposeAsync() => writer.DisposeAsync();
+
     // Any constants work; they only have to differ from the per-topic keys, which are 64-bit hashes.
     private const long MigrationLockKey = 0x6d65_7373_6167_6573;
     internal const long RetentionLockKey = 0x7265_7465_6e74_696f;
@@ -69,7 +81,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
     /// </summary>
     private async Task<IReadOnlyList<Appended>> AppendInOneRoundTripAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await writer.OpenConnectionAsync(cancellationToken);
         await using var commands = new NpgsqlBatch(connection);
         var lockCommand = new NpgsqlBatchCommand(LockSql);
         lockCommand.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = LockKeys(batch, []) });
@@ -101,7 +113,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ILoggerFac
 
     private async Task<IReadOnlyList<Appended>> AppendWithKeysAsync(IReadOnlyList<NewMessage> batch, string[] keys, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await writer.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         await using (var lockCommand = new NpgsqlCommand(LockSql, connection, transaction))
