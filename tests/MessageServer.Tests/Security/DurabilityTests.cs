@@ -20,7 +20,12 @@ public sealed class DurabilityTests(PostgresFixture postgres)
         using var load = PublishingLoad.Start(server.BaseAddress, topic, workers: 12);
         await using (server)
         {
-            await Task.Delay(1500);
+            // Kill it mid-stream, once it has acknowledged a good number (not after a fixed time: a busy machine is slower).
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (load.Acknowledged.Count < 300 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
             await server.KillAsync();
             await load.StopAsync();
         }
