@@ -167,7 +167,7 @@ search_rows_of() {
 
 search_report() {
   local header table file
-  header="Search benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $search_messages messages in $search_topics topics per store, $( $smoke && echo "smoke mode, ${seconds}s per figure" || echo "${seconds}s per figure after a ${warmup}s warm-up"); searches at 16 connections, publishes at 64 (bench/post.lua)."
+  header="Search benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $search_messages messages in $search_topics topics per store, $( $smoke && echo "smoke mode, ${seconds}s per figure" || echo "${seconds}s per figure after a ${warmup}s warm-up"); searches at 16 connections, publishes at 64 (bench/post.lua); load average (1, 5, 15 min) at the start $search_load_before, at the end $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure)."
   table=$(printf '| Figure | Value | Detail | Ratio | Target | Met |\n|---|---|---|---|---|---|\n'; printf '%s\n' "${search_rows[@]}")
   printf '%s\n\n%s\n' "$header" "$table"
   if [[ -n "$output" ]]; then
@@ -188,6 +188,7 @@ search_main() {
   command -v sqlite3 >/dev/null || die "sqlite3 is missing: apt-get install sqlite3"
   search_sqlite_path="$work/sqlite/messages.db"
   search_rows=()
+  search_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   ensure_tools
   start_postgres
   build
