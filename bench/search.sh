@@ -89,22 +89,39 @@ index_existing_messages() {
   awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 }
 
+# Publishing without the index: PostgreSQL loses the index; SQLite keeps its FTS5 table but loses the triggers
+# that fill it (their SQL is kept to put them back). Then a checkpoint, so no phase inherits another's writes.
 drop_search_index() {
   if [[ "$1" == postgres ]]; then
     psql_run server "DROP INDEX messages_search"
+    psql_run server "CHECKPOINT"
   else
+    search_sqlite_triggers=$(sqlite_run "SELECT sql || ';' FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'messages_search_%'")
     sqlite_run "DROP TRIGGER messages_search_after_insert; DROP TRIGGER messages_search_after_delete;
-      DROP TRIGGER messages_search_after_update; DROP TABLE messages_search;"
+      DROP TRIGGER messages_search_after_update; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
   fi
 }
 
-# The same index the server builds (PostgreSQL) or its migration creates (SQLite), including the messages
-# published meanwhile.
+# Back to publishing with the index: PostgreSQL builds the index the server builds (the messages published
+# meanwhile included); SQLite gets its triggers back (the FTS5 table then lacks the messages published without
+# them, which no later figure searches for).
 create_search_index() {
   if [[ "$1" == postgres ]]; then
-    psql_run server "CREATE INDEX messages_search ON messages USING gin (message_search_document(author, text)); ANALYZE messages"
+    psql_run server "CREATE INDEX messages_search ON messages USING gin (message_search_document(author, text))"
+    psql_run server "ANALYZE messages"
+    psql_run server "CHECKPOINT"
   else
-    sqlite_run "$(cat "$repo/src/MessageServer/Storage/Sqlite/Migrations/0005_create_search_index.sql")"
+    sqlite_run "$search_sqlite_triggers PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+  fi
+}
+
+# Server log lines that say something went wrong, to stderr (the log itself goes with the work folder).
+report_server_problems() {
+  local problems
+  problems=$(grep -iE "fail|exception|error" "$work/search-$1.log" | head -n 20 || true)
+  if [[ -n "$problems" ]]; then
+    log "search, $1: the server logged problems:"
+    echo "$problems" >&2
   fi
 }
 
@@ -136,6 +153,7 @@ search_store_figures() {
   create_search_index "$store"
   with=$(run_wrk -s "$repo/bench/post.lua" "http://127.0.0.1:$port/api/topics/bench/messages")
   stop_search_server
+  report_server_problems "$store"
 
   search_rows+=("$(search_rows_of "$store" "$seed_seconds" "$index_seconds" "$matches_rare" "$matches_common" "$rare" "$common" "$without" "$with")")
 }
