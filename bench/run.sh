@@ -3,6 +3,7 @@
 #   bench/run.sh            full run (about 3 minutes); writes bench/results/<date>.md and bench/results/latest.md
 #   bench/run.sh --smoke    a few seconds per figure, to keep the harness working (CI); writes nowhere unless --output
 #   bench/run.sh [--smoke] [--output DIR]
+#   bench/run.sh --search [--smoke]   the search benchmark instead (bench/search.sh; about 10 minutes in full)
 # It starts its own PostgreSQL with default durability (fsync and synchronous_commit on), the server built in
 # Release, nginx for the read reference, and measures with pgbench, wrk and bench/LoadClient.
 set -euo pipefail
@@ -10,14 +11,18 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=deploy/lib.sh
 source "$repo/deploy/lib.sh"
+# shellcheck source=bench/search.sh
+source "$repo/bench/search.sh"
 
 smoke=false
+search=false
 output=""
 while (($# > 0)); do
   case "$1" in
     --smoke) smoke=true; shift ;;
+    --search) search=true; shift ;;
     --output) output=${2:?--output needs a folder}; shift 2 ;;
-    -h | --help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -99,9 +104,10 @@ start_server() {
   pids+=("$server_pid")
 }
 
+# Waits for /ready on port $1, for up to $2 tenths of a second (default 200).
 wait_ready() {
   local _
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 "${2:-200}"); do
     curl -fsS -o /dev/null "http://127.0.0.1:$1/ready" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -109,11 +115,12 @@ wait_ready() {
 }
 
 # wrk's requests/s, p50 and p99 (ms) as "rps p50 p99", after an unmeasured warm-up of the same load (for
-# the server it is when the JIT finishes compiling the hot paths; nginx gets the same).
+# the server it is when the JIT finishes compiling the hot paths; nginx gets the same). 64 connections, or
+# wrk_connections.
 run_wrk() {
-  local result
-  wrk -t2 -c64 -d"${warmup}s" "$@" >/dev/null 2>&1
-  result=$(wrk -t2 -c64 -d"${seconds}s" --latency "$@" 2>&1)
+  local result connections=${wrk_connections:-64}
+  wrk -t2 -c"$connections" -d"${warmup}s" "$@" >/dev/null 2>&1
+  result=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" 2>&1)
   echo "$result" >>"$work/wrk.log"
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -329,6 +336,10 @@ TABLE
 }
 
 main() {
+  if $search; then
+    search_main
+    return
+  fi
   ensure_tools
   start_postgres
   build

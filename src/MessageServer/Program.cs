@@ -1,6 +1,7 @@
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
+using MessageServer.Search;
 using MessageServer.Security;
 using MessageServer.Storage;
 using MessageServer.Streaming;
@@ -24,6 +25,7 @@ builder.AddServerHosting(settings);
 builder.AddObservability(settings);
 builder.Services.AddMessageStorage(settings);
 builder.Services.AddRetention();
+builder.Services.AddSearch(settings);
 
 var app = builder.Build();
 app.UseObservability(settings);
@@ -31,6 +33,7 @@ app.UseServerPipeline(settings);
 app.MapHealthApi();
 app.MapMessagesApi();
 app.MapStreamApi();
+app.MapSearchApi();
 app.MapObservability(settings);
 await app.RunAsync();
 return 0;

@@ -16,3 +16,18 @@
   grep -qE 'nginx static [0-9]+ req/s' "$table"
   grep -qE 'nchan, [12] worker\(s\): p99 [0-9.]+' "$table"
 }
+
+@test "bench/run.sh --search --smoke measures search and publishing with and without the index on both stores" {
+  cd "$BATS_TEST_DIRNAME/../.."
+  run bench/run.sh --search --smoke --output "$BATS_TEST_TMPDIR/results"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  local table="$BATS_TEST_TMPDIR/results/search-latest.md"
+  [ -f "$table" ]
+  for store in postgres sqlite; do
+    for figure in "rare word, 1 matches (req/s)" "rare word p99 (ms)" "common word, ≥ 200 matches (req/s)" "publish with the index (req/s)" "start-up until the existing messages are indexed (s)"; do
+      grep -F "| Search, $store: $figure" "$table" | grep -qE '\| [0-9]+(\.[0-9]+)? '
+    done
+    grep -F "| Search, $store: publish with the index (req/s)" "$table" | grep -qE 'without [0-9]+ req/s'
+  done
+}

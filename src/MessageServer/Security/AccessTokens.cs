@@ -46,6 +46,12 @@ public sealed partial class TopicPatterns
 
     public string Text { get; }
 
+    /// <summary>The patterns one by one, for a store that filters topics itself (search).</summary>
+    public IReadOnlyList<string> Parts => parts;
+
+    /// <summary>True when one pattern is '*' alone: every topic, with no need to filter.</summary>
+    public bool MatchesEveryTopic => parts.Contains("*");
+
     /// <summary>
     /// The runtime's own wildcard matcher: '*' is the only wildcard a pattern can hold (see <see cref="Check"/>),
     /// and unlike a regular expression it needs neither compiling nor a time limit.

@@ -1,5 +1,6 @@
-// The message-server web page: read a topic, post to it, and watch it live over Server-Sent Events.
-// User text is only ever set with textContent, so any HTML in a message shows as text.
+// The message-server web page: read a topic, post to it, watch it live over Server-Sent Events, and search
+// every topic. User text is only ever set with textContent or as text nodes (search highlights too), so any
+// HTML in a message shows as text.
 "use strict";
 
 const topicPattern = /^[A-Za-z0-9_-]{1,64}$/;
@@ -18,6 +19,14 @@ const elements = {
   token: document.getElementById("token"),
   error: document.getElementById("error"),
   template: document.getElementById("message-template"),
+  searchForm: document.getElementById("search-form"),
+  search: document.getElementById("search"),
+  searchResults: document.getElementById("search-results"),
+  searchSummary: document.getElementById("search-summary"),
+  searchClose: document.getElementById("search-close"),
+  searchMore: document.getElementById("search-more"),
+  results: document.getElementById("results"),
+  resultTemplate: document.getElementById("result-template"),
 };
 
 const state = {
@@ -26,6 +35,7 @@ const state = {
   rendered: new Map(), // message id -> <li>
   stream: null,
   reopenTimer: 0,
+  search: { query: "", terms: [], lastId: 0, count: 0 },
 };
 
 const relativeTime = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
@@ -81,7 +91,13 @@ function scrollToBottom() {
 }
 
 function updateEmpty() {
-  elements.empty.hidden = state.rendered.size > 0;
+  elements.empty.hidden = state.rendered.size > 0 || !elements.searchResults.hidden;
+}
+
+function setTime(time, createdAt) {
+  time.dateTime = createdAt;
+  time.title = new Date(createdAt).toLocaleString();
+  time.textContent = describeAge(new Date(createdAt));
 }
 
 function renderMessage(message) {
@@ -91,10 +107,7 @@ function renderMessage(message) {
   const item = elements.template.content.firstElementChild.cloneNode(true);
   item.dataset.id = String(message.id);
   item.querySelector(".author").textContent = message.author;
-  const time = item.querySelector(".time");
-  time.dateTime = message.createdAt;
-  time.title = new Date(message.createdAt).toLocaleString();
-  time.textContent = describeAge(new Date(message.createdAt));
+  setTime(item.querySelector(".time"), message.createdAt);
   item.querySelector(".text").textContent = message.text;
   item.querySelector(".delete").addEventListener("click", () => deleteMessage(message.id));
 
@@ -179,7 +192,46 @@ async function loadTopics() {
   }
 }
 
-async function openTopic(topic) {
+// Opening a topic at a message (a search match): the latest page as always, plus the message and a few
+// around it when it is older than that page, with a marker where messages in between are not shown.
+async function loadAround(topic, id) {
+  const path = `/api/topics/${encodeURIComponent(topic)}/messages`;
+  const oldestShown = Math.min(...state.rendered.keys());
+  const belowShown = Number.isFinite(oldestShown) ? `&before=${oldestShown}` : "";
+  const page = (query) => api(`${path}?${query}`).then((r) => (r.ok ? r.json() : { messages: [] }));
+  const [older, newer] = await Promise.all([page(`before=${id + 1}&limit=5`), page(`after=${id}${belowShown}&limit=5`)]);
+  if (state.topic !== topic) {
+    return;
+  }
+  const around = [...older.messages, ...newer.messages];
+  around.forEach(renderMessage);
+  const newestAround = Math.max(id, ...around.map((m) => m.id));
+  if (Number.isFinite(oldestShown) && newer.messages.length === 5) {
+    const between = await page(`after=${newestAround}&before=${oldestShown}&limit=1`);
+    if (between.messages.length > 0 && state.rendered.has(oldestShown)) {
+      const gap = document.createElement("li");
+      gap.className = "gap";
+      gap.textContent = "… newer messages not shown …";
+      elements.messages.insertBefore(gap, state.rendered.get(oldestShown));
+    }
+  }
+}
+
+function focusMessage(id) {
+  const item = state.rendered.get(id);
+  if (!item) {
+    showError("That message is no longer in this topic.");
+    return;
+  }
+  for (const focused of elements.messages.querySelectorAll(".focused")) {
+    focused.classList.remove("focused");
+  }
+  item.classList.add("focused");
+  item.scrollIntoView({ block: "center" });
+}
+
+async function openTopic(topic, focusId = 0) {
+  closeSearch();
   closeStream();
   state.topic = topic;
   state.lastId = 0;
@@ -202,12 +254,22 @@ async function openTopic(topic) {
         return;
       }
       messages.forEach(renderMessage);
+      if (focusId && !state.rendered.has(focusId)) {
+        await loadAround(topic, focusId);
+      }
     }
   } catch {
     showError("The server cannot be reached; retrying.");
   }
+  if (state.topic !== topic) {
+    return;
+  }
   updateEmpty();
-  scrollToBottom();
+  if (focusId) {
+    focusMessage(focusId);
+  } else {
+    scrollToBottom();
+  }
   if (state.topic === topic) {
     openStream();
   }
@@ -244,6 +306,119 @@ async function publish(event) {
   }
 }
 
+// The words of a query worth highlighting: not excluded ones, not OR, folded as the server folds them
+// (case, accents, final sigma) closely enough to mark what it matched.
+function fold(text) {
+  return text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/ς/g, "σ");
+}
+
+const wordPattern = /[\p{L}\p{M}\p{N}]+/gu;
+
+function highlightTerms(query) {
+  const terms = [];
+  for (const chunk of query.match(/-*"[^"]*"?\*?|[^\s"]+/gu) || []) {
+    if (chunk.startsWith("-") || chunk === "OR" || chunk === "AND") {
+      continue;
+    }
+    const words = chunk.match(wordPattern) || [];
+    words.forEach((word, i) => terms.push({ word: fold(word), prefix: chunk.endsWith("*") && i === words.length - 1 }));
+  }
+  return terms;
+}
+
+// Appends the text to the element as text nodes, with each matched word in a <mark>.
+function appendHighlighted(element, text, terms) {
+  let done = 0;
+  for (const match of text.matchAll(wordPattern)) {
+    const folded = fold(match[0]);
+    if (terms.some((t) => (t.prefix ? folded.startsWith(t.word) : folded === t.word))) {
+      element.append(text.slice(done, match.index));
+      const mark = document.createElement("mark");
+      mark.textContent = match[0];
+      element.append(mark);
+      done = match.index + match[0].length;
+    }
+  }
+  element.append(text.slice(done));
+}
+
+function renderResult(message) {
+  const item = elements.resultTemplate.content.firstElementChild.cloneNode(true);
+  item.dataset.id = String(message.id);
+  const link = item.querySelector(".result-link");
+  link.href = `#${message.topic}`;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    closeSearch();
+    if (state.topic === message.topic && state.rendered.has(message.id)) {
+      focusMessage(message.id);
+    } else {
+      openTopic(message.topic, message.id);
+    }
+  });
+  item.querySelector(".topic").textContent = message.topic;
+  appendHighlighted(item.querySelector(".author"), message.author, state.search.terms);
+  setTime(item.querySelector(".time"), message.createdAt);
+  appendHighlighted(item.querySelector(".text"), message.text, state.search.terms);
+  elements.results.append(item);
+}
+
+const searchPageSize = 50;
+
+async function runSearch(query, before) {
+  const parameters = new URLSearchParams({ q: query, limit: String(searchPageSize) });
+  if (before) {
+    parameters.set("before", String(before));
+  } else {
+    state.search = { query, terms: highlightTerms(query), lastId: 0, count: 0 };
+    elements.results.replaceChildren();
+  }
+  elements.searchResults.hidden = false;
+  elements.messages.hidden = true;
+  elements.empty.hidden = true;
+  elements.searchMore.hidden = true;
+  elements.searchSummary.textContent = "Searching…";
+  try {
+    const response = await api(`/api/search?${parameters}`);
+    if (state.search.query !== query) {
+      return;
+    }
+    if (!response.ok) {
+      elements.searchSummary.textContent = await problemText(response);
+      return;
+    }
+    const { messages } = await response.json();
+    messages.forEach(renderResult);
+    state.search.count += messages.length;
+    state.search.lastId = messages.length ? messages[messages.length - 1].id : state.search.lastId;
+    const more = messages.length === searchPageSize;
+    elements.searchSummary.textContent = state.search.count === 0
+      ? "No matches."
+      : `${state.search.count}${more ? "+" : ""} ${state.search.count === 1 ? "match" : "matches"}, newest first`;
+    elements.searchMore.hidden = !more;
+  } catch {
+    elements.searchSummary.textContent = "The server cannot be reached; try again.";
+  }
+}
+
+function closeSearch() {
+  elements.searchResults.hidden = true;
+  elements.messages.hidden = false;
+  updateEmpty();
+}
+
+elements.searchForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const query = elements.search.value.trim();
+  if (query) {
+    runSearch(query, 0);
+  }
+});
+elements.searchMore.addEventListener("click", () => runSearch(state.search.query, state.search.lastId));
+elements.searchClose.addEventListener("click", () => {
+  closeSearch();
+  scrollToBottom();
+});
 elements.topicForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const topic = elements.topic.value.trim();

@@ -98,6 +98,57 @@ public sealed class WebPageTests(BrowserFixture browser, PostgresServerFixture s
     }
 
     [Fact]
+    public async Task A_search_highlights_the_matched_words_and_a_match_opens_its_topic_at_that_message()
+    {
+        var word = "Zebra" + Guid.NewGuid().ToString("N")[..8].Replace('0', 'q');
+        var topic = UniqueTopic("found");
+        await server.Client.PublishAsync(topic, "before the match");
+        var match = await server.Client.PublishAsync(topic, $"the café near {word} opens at nine");
+        // Enough newer messages that the match is not on the topic's latest page.
+        for (var i = 0; i < 60; i++)
+        {
+            await server.Client.PublishAsync(topic, $"later message {i}");
+        }
+        var page = await OpenAsync(server.Host.BaseAddress, UniqueTopic("elsewhere"));
+
+        await page.FillAsync("#search", $"{word.ToLowerInvariant()} cafe");
+        await page.PressAsync("#search", "Enter");
+
+        var result = page.Locator(".result");
+        await Assertions.Expect(result).ToHaveCountAsync(1, new() { Timeout = 10_000 });
+        await Assertions.Expect(result.Locator(".topic")).ToHaveTextAsync(topic);
+        await Assertions.Expect(result.Locator(".text")).ToHaveTextAsync(match.Text);
+        await Assertions.Expect(result.Locator(".text mark")).ToHaveTextAsync(["café", word]);
+
+        await result.ClickAsync();
+
+        await Assertions.Expect(page.Locator("#topic")).ToHaveValueAsync(topic);
+        var focused = page.Locator(".message.focused");
+        await Assertions.Expect(focused.Locator(".text")).ToHaveTextAsync(match.Text, Patient);
+        await Assertions.Expect(focused).ToBeInViewportAsync();
+        await Assertions.Expect(page.Locator(".gap")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#search-results")).ToBeHiddenAsync();
+    }
+
+    [Fact]
+    public async Task Search_results_show_HTML_as_text_and_run_no_script()
+    {
+        var word = "xss" + Guid.NewGuid().ToString("N")[..8].Replace('0', 'q');
+        var payload = $"<img src=x onerror=\"window.pwned=1\"><b>{word}</b><script>window.pwned=2</script>";
+        await server.Client.PublishAsync(UniqueTopic(), payload, "<i>mallory</i>");
+        var page = await OpenAsync(server.Host.BaseAddress, UniqueTopic());
+
+        await page.FillAsync("#search", word);
+        await page.PressAsync("#search", "Enter");
+
+        var text = page.Locator(".result .text");
+        await Assertions.Expect(text).ToHaveTextAsync(payload, Patient);
+        await Assertions.Expect(text.Locator("mark")).ToHaveTextAsync(word);
+        Assert.Equal(0, await page.Locator(".result img, .result script, .result b, .result i").CountAsync());
+        Assert.Equal("undefined", await page.EvaluateAsync<string>("typeof window.pwned"));
+    }
+
+    [Fact]
     public async Task The_page_fits_a_phone_screen_without_sideways_scrolling()
     {
         var context = await browser.Browser.NewContextAsync(new() { ViewportSize = new() { Width = 375, Height = 700 } });

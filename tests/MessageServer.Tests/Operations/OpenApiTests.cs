@@ -14,6 +14,7 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
         { "/api/topics", "get", ["200", "401", "403", "503"] },
         { "/api/messages/{id}", "get", ["200", "401", "403", "404", "503"] },
         { "/api/messages/{id}", "delete", ["204", "401", "403", "404", "503"] },
+        { "/api/search", "get", ["200", "400", "401", "403", "503"] },
         { "/health", "get", ["200"] },
         { "/ready", "get", ["200", "503"] },
     };
@@ -41,7 +42,21 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
 
         Assert.Equal(["application/json", "text/plain"], bodyTypes.Order());
         Assert.True(badRequest.TryGetProperty("application/problem+json", out _));
-        Assert.Equal(8, document.RootElement.GetProperty("paths").EnumerateObject().Sum(p => p.Value.EnumerateObject().Count()));
+        Assert.Equal(9, document.RootElement.GetProperty("paths").EnumerateObject().Sum(p => p.Value.EnumerateObject().Count()));
+    }
+
+    [Fact]
+    public async Task The_search_operation_documents_its_query_parameters()
+    {
+        using var document = JsonDocument.Parse(await server.Client.GetStringAsync("/openapi/v1.json"));
+        var search = document.RootElement.GetProperty("paths").GetProperty("/api/search").GetProperty("get");
+
+        var parameters = search.GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+
+        Assert.Equal(["before", "limit", "q", "topic"], parameters.Keys.Order());
+        Assert.True(parameters["q"].GetProperty("required").GetBoolean());
+        Assert.Equal(256, parameters["q"].GetProperty("schema").GetProperty("maxLength").GetInt32());
+        Assert.Equal("query", parameters["limit"].GetProperty("in").GetString());
     }
 
     [Fact]
@@ -66,7 +81,7 @@ public sealed class OpenApiTests(SqliteServerFixture server, BrowserFixture brow
 
         await page.GotoAsync(new Uri(server.Host.BaseAddress, "/docs/").ToString());
 
-        await Assertions.Expect(page.Locator(".opblock")).ToHaveCountAsync(8, new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator(".opblock")).ToHaveCountAsync(9, new() { Timeout = 15_000 });
         await Assertions.Expect(page.Locator(".info .title")).ToContainTextAsync("message-server");
         await Assertions.Expect(page.Locator(".opblock-summary-path").First).ToBeVisibleAsync();
         Assert.Empty(external);

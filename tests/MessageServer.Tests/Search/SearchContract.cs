@@ -1,0 +1,479 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using MessageServer.Operations;
+using MessageServer.Security;
+using MessageServer.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using MessageServer.Search;
+using Npgsql;
+using static MessageServer.Tests.Infrastructure.ApiClient;
+
+namespace MessageServer.Tests.Search;
+
+/// <summary>
+/// The HTTP contract of GET /api/search, run once per storage mode (subclasses at the end), so both engines answer
+/// every query alike. Each test publishes into topics of its own and searches for a word made unique per test, so
+/// the shared server's other messages never match.
+/// </summary>
+public abstract class SearchContract(ServerFixture server)
+{
+    private HttpClient Client => server.Client;
+
+    /// <summary>Settings for a server of the test's own (tokens, retention), on the same kind of storage.</summary>
+    protected abstract Task<Dictionary<string, string?>> CreateSettingsAsync();
+
+    /// <summary>A word no other test uses: letters only, so every engine keeps it as one token.</summary>
+    private static string UniqueWord() => "w" + new string(Guid.NewGuid().ToString("N").Select(c => (char)('a' + (c % 26))).ToArray());
+
+    private static async Task<List<MessageDto>> SearchAsync(HttpClient client, string query, string? token = null)
+    {
+        using var response = await SearchResponseAsync(client, query, token);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync<MessageListDto>())!.Messages;
+    }
+
+    private static async Task<HttpResponseMessage> SearchResponseAsync(HttpClient client, string query, string? token = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/search?{query}");
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return await client.SendAsync(request);
+    }
+
+    private Task<List<MessageDto>> FindAsync(string q) => SearchAsync(Client, "q=" + Uri.EscapeDataString(q));
+
+    /// <summary>Publishes the texts to a new topic and returns their ids in order.</summary>
+    private async Task<List<long>> PublishAllAsync(params string[] texts)
+    {
+        var topic = UniqueTopic("search");
+        var ids = new List<long>();
+        foreach (var text in texts)
+        {
+            ids.Add((await Client.PublishAsync(topic, text)).Id);
+        }
+        return ids;
+    }
+
+    private static IEnumerable<long> Ids(IEnumerable<MessageDto> messages) => messages.Select(m => m.Id);
+
+    [Fact]
+    public async Task Every_word_must_match_and_matches_come_newest_first()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} disk full on web", $"{word} disk fine", $"{word} full moon", $"{word} disk is full again");
+
+        Assert.Equal([ids[3], ids[0]], Ids(await FindAsync($"{word} disk full")));
+    }
+
+    [Fact]
+    public async Task A_quoted_phrase_matches_its_words_side_by_side_in_order()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} the disk is full", $"{word} full disk", $"{word} disk was full");
+
+        Assert.Equal([ids[0]], Ids(await FindAsync($"{word} \"disk is full\"")));
+    }
+
+    [Fact]
+    public async Task A_minus_excludes_a_word_or_a_phrase()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} deploy ok", $"{word} deploy failed", $"{word} deploy rolled back");
+
+        Assert.Equal([ids[2], ids[0]], Ids(await FindAsync($"{word} -failed")));
+        Assert.Equal([ids[1], ids[0]], Ids(await FindAsync($"{word} -\"rolled back\"")));
+    }
+
+    [Fact]
+    public async Task OR_matches_either_term_and_binds_tighter_than_the_implicit_AND()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} red apple", $"{word} green apple", $"{word} red car", $"{word} blue apple");
+
+        Assert.Equal([ids[1], ids[0]], Ids(await FindAsync($"{word} red OR green apple")));
+    }
+
+    [Fact]
+    public async Task Lower_case_or_is_an_ordinary_word()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} red", $"{word} red or green");
+
+        Assert.Equal([ids[1]], Ids(await FindAsync($"{word} red or")));
+    }
+
+    [Fact]
+    public async Task Matching_ignores_case_and_folds_accents_both_ways()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} Café crème", $"{word} CAFE CREME", $"{word} naïve résumé");
+
+        Assert.Equal([ids[1], ids[0]], Ids(await FindAsync($"{word} cafe")));
+        Assert.Equal([ids[1], ids[0]], Ids(await FindAsync($"{word} CAFÉ Crème")));
+        Assert.Equal([ids[2]], Ids(await FindAsync($"{word} naive RESUME")));
+    }
+
+    [Fact]
+    public async Task A_trailing_star_matches_words_that_begin_so()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} deployment", $"{word} deployed", $"{word} redeploy");
+
+        Assert.Equal([ids[1], ids[0]], Ids(await FindAsync($"{word} deploy*")));
+        Assert.Empty(await FindAsync($"{word} deploy"));
+    }
+
+    [Fact]
+    public async Task Words_match_whole_not_inside_other_words()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} concatenate", $"{word} the cat sat");
+
+        Assert.Equal([ids[1]], Ids(await FindAsync($"{word} cat")));
+    }
+
+    [Fact]
+    public async Task The_author_is_searched_as_well_as_the_text()
+    {
+        var word = UniqueWord();
+        var topic = UniqueTopic("search");
+        var byAuthor = await Client.PublishAsync(topic, "nothing special here", $"{word}-bot");
+        var inText = await Client.PublishAsync(topic, $"mentions {word}", "someone");
+
+        Assert.Equal([inText.Id, byAuthor.Id], Ids(await FindAsync(word)));
+    }
+
+    [Fact]
+    public async Task A_word_with_punctuation_matches_the_same_word_in_the_text()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} web-1 is down", $"{word} web 2 has 1 error", $"{word} see https://example.com/web/1 now");
+
+        Assert.Equal([ids[2], ids[0]], Ids(await FindAsync($"{word} web-1")));
+        Assert.Equal([ids[2]], Ids(await FindAsync($"{word} example.com")));
+    }
+
+    [Fact]
+    public async Task Cyrillic_and_Greek_match_in_any_case()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} Привет, мир", $"{word} Καλημέρα κόσμε", $"{word} ΟΔΌΣ");
+
+        Assert.Equal([ids[0]], Ids(await FindAsync($"{word} ПРИВЕТ")));
+        Assert.Equal([ids[1]], Ids(await FindAsync($"{word} ΚΑΛΗΜΈΡΑ")));
+        Assert.Equal([ids[2]], Ids(await FindAsync($"{word} οδός")));
+    }
+
+    [Fact]
+    public async Task CJK_text_is_found_by_a_whole_run_or_its_beginning()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} 東京都に行きました。", $"{word} 日本語 テスト");
+
+        Assert.Equal([ids[0]], Ids(await FindAsync($"{word} 東京都に行きました")));
+        Assert.Equal([ids[0]], Ids(await FindAsync($"{word} 東京*")));
+        Assert.Equal([ids[1]], Ids(await FindAsync($"{word} テスト")));
+        Assert.Empty(await FindAsync($"{word} 京都"));
+    }
+
+    [Fact]
+    public async Task Limit_and_before_page_through_older_matches()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync(Enumerable.Range(1, 5).Select(i => $"{word} number {i}").ToArray());
+
+        var first = await SearchAsync(Client, $"q={word}&limit=2");
+        var second = await SearchAsync(Client, $"q={word}&limit=2&before={first[^1].Id}");
+        var last = await SearchAsync(Client, $"q={word}&limit=2&before={second[^1].Id}");
+
+        Assert.Equal([ids[4], ids[3]], Ids(first));
+        Assert.Equal([ids[2], ids[1]], Ids(second));
+        Assert.Equal([ids[0]], Ids(last));
+    }
+
+    [Fact]
+    public async Task Topic_limits_the_search_to_one_topic()
+    {
+        var word = UniqueWord();
+        var here = UniqueTopic("here");
+        var mine = await Client.PublishAsync(here, $"{word} here");
+        await Client.PublishAsync(UniqueTopic("there"), $"{word} there");
+
+        Assert.Equal([mine.Id], Ids(await SearchAsync(Client, $"q={word}&topic={here}")));
+    }
+
+    [Fact]
+    public async Task A_deleted_message_is_no_longer_found()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} keep", $"{word} remove");
+
+        using var deleted = await Client.DeleteAsync($"/api/messages/{ids[1]}");
+
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        Assert.Equal([ids[0]], Ids(await FindAsync(word)));
+    }
+
+    [Fact]
+    public async Task Query_syntax_of_either_engine_is_only_text()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} alpha", $"{word} near beta gamma", $"{word} text colon");
+
+        // FTS5's and tsquery's own operators and column filters are punctuation or plain words here.
+        Assert.Equal([ids[1]], Ids(await FindAsync($"{word} NEAR(beta gamma)")));
+        Assert.Equal([ids[2]], Ids(await FindAsync($"{word} text:colon")));
+        Assert.Empty(await FindAsync($"{word} alpha & !beta | '1'=1 <-> x:*"));
+        Assert.Equal([ids[0]], Ids(await FindAsync($"{word} ^alpha")));
+    }
+
+    public static TheoryData<string> LenientQueries() =>
+    [
+        "\"word here",
+        "word -",
+        "word - -",
+        "OR word",
+        "word OR",
+        "word OR OR",
+        "word AND",
+        "\"\" word",
+        "word ***",
+        "(word)",
+        "word \\ ' ; -- /* */",
+        "-\"\" word",
+        "word*",
+        "\"word\"*",
+    ];
+
+    [Theory]
+    [MemberData(nameof(LenientQueries))]
+    public async Task Malformed_queries_are_read_leniently(string template)
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} here");
+
+        Assert.Equal(ids, Ids(await FindAsync(template.Replace("word", word, StringComparison.Ordinal))));
+    }
+
+    public static TheoryData<string> QueriesWithNothingToFind() => ["-", "\"", "OR", "***", "-word", "- - -", "!!! ...", "\u0000", "-a -b"];
+
+    [Theory]
+    [MemberData(nameof(QueriesWithNothingToFind))]
+    public async Task A_query_with_no_word_to_look_for_is_a_400_naming_q(string q)
+    {
+        using var response = await SearchResponseAsync(Client, "q=" + Uri.EscapeDataString(q));
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, "q");
+    }
+
+    public static TheoryData<string, string> InvalidParameters() => new()
+    {
+        { "", "q" },
+        { "q=", "q" },
+        { "q=" + new string('a', 257), "q" },
+        { "q=a&q=b", "q" },
+        { "q=a&limit=0", "limit" },
+        { "q=a&limit=201", "limit" },
+        { "q=a&limit=x", "limit" },
+        { "q=a&before=-1", "before" },
+        { "q=a&topic=no%20spaces", "topic" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidParameters))]
+    public async Task Invalid_parameters_are_a_400_naming_the_parameter(string query, string field)
+    {
+        using var response = await SearchResponseAsync(Client, query);
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, field);
+    }
+
+    [Fact]
+    public async Task A_query_of_256_characters_is_accepted()
+    {
+        var word = UniqueWord();
+        var ids = await PublishAllAsync($"{word} long");
+
+        Assert.Equal(ids, Ids(await FindAsync(word.PadRight(256, ' '))));
+    }
+
+    [Fact]
+    public async Task A_token_finds_only_messages_of_the_topics_it_may_read()
+    {
+        var settings = await CreateSettingsAsync();
+        settings["AUTH_DEFAULT_ACCESS"] = "none";
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var writer = await CreateTokenAsync(host, "writer", "*", "*");
+        var reader = await CreateTokenAsync(host, "team-reader", "team-*", "");
+        var word = UniqueWord();
+        var team = "team-" + Guid.NewGuid().ToString("N");
+        var other = UniqueTopic("other");
+        var visible = await PublishAsync(host, writer, team, $"{word} visible");
+        await PublishAsync(host, writer, other, $"{word} hidden");
+        await PublishAsync(host, writer, "teamless-" + Guid.NewGuid().ToString("N"), $"{word} hidden too");
+
+        Assert.Equal([visible.Id], Ids(await SearchAsync(host.Client, $"q={word}", reader)));
+        Assert.Equal(3, (await SearchAsync(host.Client, $"q={word}", writer)).Count);
+        using var otherTopic = await SearchResponseAsync(host.Client, $"q={word}&topic={other}", reader);
+        using var anonymous = await SearchResponseAsync(host.Client, $"q={word}");
+        await AssertProblemAsync(otherTopic, HttpStatusCode.Forbidden);
+        await AssertProblemAsync(anonymous, HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Messages_removed_by_retention_are_no_longer_found()
+    {
+        var settings = await CreateSettingsAsync();
+        settings["RETENTION_MAX_PER_TOPIC"] = "1";
+        settings["RETENTION_INTERVAL_SECONDS"] = "3600";
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var word = UniqueWord();
+        var topic = UniqueTopic("retained");
+        await host.Client.PublishAsync(topic, $"{word} old");
+        var kept = await host.Client.PublishAsync(topic, $"{word} new");
+
+        await host.Services.GetRequiredService<RetentionJob>().RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal([kept.Id], Ids(await SearchAsync(host.Client, $"q={word}")));
+    }
+
+    [Fact]
+    public async Task Messages_stored_before_search_existed_are_found_after_the_upgrade()
+    {
+        var settings = await CreateSettingsAsync();
+        var word = UniqueWord();
+        long id;
+        await using (var before = await MessageServerHost.StartAsync(settings))
+        {
+            id = (await before.Client.PublishAsync(UniqueTopic("old"), $"{word} from before")).Id;
+        }
+        await RemoveSearchAsync(settings);
+
+        await using var after = await MessageServerHost.StartAsync(settings);
+
+        Assert.Equal([id], Ids(await SearchAsync(after.Client, $"q={word}")));
+    }
+
+    /// <summary>Takes the database back to where it was before migration 0005 (its messages kept).</summary>
+    protected abstract Task RemoveSearchAsync(Dictionary<string, string?> settings);
+
+    private static async Task<string> CreateTokenAsync(MessageServerHost host, string name, string read, string write)
+    {
+        var token = TokenSecrets.NewToken();
+        Assert.True(await host.Services.GetRequiredService<ITokenStore>().CreateTokenAsync(name, TokenSecrets.HashHex(token), read, write, CancellationToken.None));
+        return token;
+    }
+
+    private static async Task<MessageDto> PublishAsync(MessageServerHost host, string token, string topic, string text)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/topics/{topic}/messages") { Content = JsonContent.Create(new { text }) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await host.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<MessageDto>())!;
+    }
+}
+
+public sealed class SqliteSearchTests(SqliteServerFixture server) : SearchContract(server), IClassFixture<SqliteServerFixture>, IDisposable
+{
+    private readonly TemporaryDirectory directory = new("ms-search-");
+
+    protected override Task<Dictionary<string, string?>> CreateSettingsAsync() =>
+        Task.FromResult(MessageServerHost.SqliteSettings(Path.Combine(directory.FullName, Guid.NewGuid().ToString("N"))));
+
+    protected override async Task RemoveSearchAsync(Dictionary<string, string?> settings)
+    {
+        await using var connection = new SqliteConnection($"Data Source={settings["SQLITE_PATH"]}");
+        await connection.OpenAsync();
+        await using var command = new SqliteCommand(
+            """
+            DROP TRIGGER messages_search_after_insert;
+            DROP TRIGGER messages_search_after_delete;
+            DROP TRIGGER messages_search_after_update;
+            DROP TABLE messages_search;
+            DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%';
+            """, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        directory.Dispose();
+    }
+}
+
+public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFixture postgres) : SearchContract(server), IClassFixture<PostgresServerFixture>
+{
+    protected override async Task<Dictionary<string, string?>> CreateSettingsAsync() =>
+        postgres.Server.SettingsFor(await postgres.Server.CreateDatabaseAsync());
+
+    protected override Task RemoveSearchAsync(Dictionary<string, string?> settings) =>
+        postgres.Server.ExecuteAsync(settings["POSTGRES_DB"]!,
+            """
+            DROP FUNCTION message_search_term, message_search_document, message_search_fold CASCADE;
+            DROP EXTENSION unaccent;
+            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%';
+            """);
+
+    [Fact]
+    public async Task The_search_index_is_built_after_start_up_and_serves_the_search()
+    {
+        var settings = await CreateSettingsAsync();
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var database = settings["POSTGRES_DB"]!;
+
+        await WaitForValidIndexAsync(database);
+
+        await using var connection = new NpgsqlConnection(postgres.Server.ConnectionString(database));
+        await connection.OpenAsync();
+        // The test table is tiny: without this the planner would rightly read it whole or walk down the ids.
+        await using (var noScans = new NpgsqlCommand("SET enable_seqscan = off; SET enable_indexscan = off", connection))
+        {
+            await noScans.ExecuteNonQueryAsync();
+        }
+        await using var explain = new NpgsqlCommand(
+            "EXPLAIN SELECT id FROM messages WHERE message_search_document(author, text) @@ message_search_term('disk', false) ORDER BY id DESC LIMIT 50", connection);
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                plan.Add(reader.GetString(0));
+            }
+        }
+        Assert.Contains(plan, line => line.Contains("Bitmap Index Scan on messages_search", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_index_left_unfinished_by_an_interrupted_build_is_built_again()
+    {
+        var settings = await CreateSettingsAsync();
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var database = settings["POSTGRES_DB"]!;
+        await WaitForValidIndexAsync(database);
+        // What a process stopped in the middle of CREATE INDEX CONCURRENTLY leaves behind.
+        await postgres.Server.ExecuteAsync(database, "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'messages_search'::regclass");
+
+        var built = await host.Services.GetServices<IHostedService>().OfType<PostgresSearchIndex>().Single().TryBuildAsync(CancellationToken.None);
+
+        Assert.True(built);
+        Assert.True(await postgres.Server.QueryScalarAsync<bool>(database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'messages_search'::regclass"));
+    }
+
+    private async Task WaitForValidIndexAsync(string database)
+    {
+        const string Valid = "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('messages_search')), false)";
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!await postgres.Server.QueryScalarAsync<bool>(database, Valid))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The search index was not built within 15 s of start-up");
+            await Task.Delay(100);
+        }
+    }
+}
