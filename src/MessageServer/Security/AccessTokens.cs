@@ -62,7 +62,8 @@ public sealed partial class TopicPatterns
         return false;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_*-]{1,64}$")]
+    // The topic rule plus '*'; \A and \z so that nothing (not even a final newline) follows.
+    [GeneratedRegex(@"\A[A-Za-z0-9_*-]{1,64}\z")]
     private static partial Regex PatternSyntax();
 
     /// <summary>Checks a comma-separated list given on the command line; returns an error or null.</summary>
