@@ -66,7 +66,8 @@ public abstract class SecurityReviewContract
     {
         var problem = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(await response.Content.ReadAsStringAsync())!;
         problem.Remove("traceId");
-        return JsonSerializer.Serialize(problem).Replace(id.ToString(System.Globalization.CultureInfo.InvariantCulture), "{id}", StringComparison.Ordinal);
+        return string.Join("\n", problem.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))
+            .Replace($"'{id}'", "'{id}'", StringComparison.Ordinal);
     }
 
     private static async Task<TimeSpan> TimeUntilRevokedAsync(SseClient stream, Stopwatch since)
