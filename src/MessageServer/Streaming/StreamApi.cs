@@ -52,15 +52,18 @@ public static class StreamApi
             return Problems.Invalid(cursorField, cursorError);
         }
 
-        // Subscribe before reading the store: whatever commits from now on reaches the subscription, and
-        // whatever committed before is in the store. Ids seen in the replay are skipped live, so the seam has
-        // neither a gap nor a duplicate.
+        // The filter has identified the caller already; this reads it back. The stream lasts only as long as
+        // the caller's token keeps the right to read the topic.
         var (caller, callerProblem) = await access.IdentifyAsync(context, cancellationToken);
         if (callerProblem is not null)
         {
             return callerProblem;
         }
         using var watch = accessWatch.Watch(caller!, topic);
+
+        // Subscribe before reading the store: whatever commits from now on reaches the subscription, and
+        // whatever committed before is in the store. Ids seen in the replay are skipped live, so the seam has
+        // neither a gap nor a duplicate.
         using var subscription = hub.Subscribe(topic, cursor ?? 0);
         var lastSent = cursor ?? await store.LatestIdAsync(topic, cancellationToken);
         subscription.SkipThrough(lastSent);
