@@ -49,7 +49,11 @@ public sealed class ForeignOriginGuard(RequestDelegate next, ServerSettings sett
             return false;
         }
         var parsed = HostString.FromUriComponent(host);
-        var port = parsed.Port ?? origin.Port;
-        return string.Equals(parsed.Host, origin.IdnHost, StringComparison.OrdinalIgnoreCase) && port == origin.Port;
+        // Brackets of IPv6 literals differ between the two forms; an international name is compared as punycode.
+        var name = parsed.Host.Trim('[', ']');
+        // A Host without a port was asked for on the scheme's default port (the scheme itself may be a proxy's).
+        return (parsed.Port is { } port ? port == origin.Port : origin.IsDefaultPort)
+            && (string.Equals(name, origin.IdnHost.Trim('[', ']'), StringComparison.OrdinalIgnoreCase)
+                || string.Equals(name, origin.Host.Trim('[', ']'), StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -336,6 +336,30 @@ public abstract class SecurityReviewContract
         Assert.Equal(HttpStatusCode.Created, fromCurl.StatusCode);
     }
 
+    [Theory]
+    [InlineData("https://app.example.com", "app.example.com", null, HttpStatusCode.Created)]
+    [InlineData("https://app.example.com", "127.0.0.1:5002", "app.example.com", HttpStatusCode.Created)]
+    [InlineData("http://[::1]:5002", "[::1]:5002", null, HttpStatusCode.Created)]
+    [InlineData("https://app.example.com:8443", "app.example.com", null, HttpStatusCode.Forbidden)]
+    [InlineData("null", "app.example.com", null, HttpStatusCode.Forbidden)]
+    public async Task An_Origin_counts_as_the_servers_own_when_it_names_the_host_the_browser_asked_for(
+        string origin, string host, string? forwardedHost, HttpStatusCode expected)
+    {
+        var (server, _) = await StartAsync("read-write");
+        await using var _ = server;
+        using var request = Request(HttpMethod.Post, $"/api/topics/{UniqueTopic()}/messages", json: """{"text": "hi"}""");
+        request.Headers.Add("Origin", origin);
+        request.Headers.Host = host;
+        if (forwardedHost is not null)
+        {
+            request.Headers.Add("X-Forwarded-Host", forwardedHost);
+        }
+
+        using var response = await server.Client.SendAsync(request);
+
+        Assert.Equal(expected, response.StatusCode);
+    }
+
     [Fact]
     public async Task The_OpenAPI_document_names_a_relative_server_whatever_the_Host_header_says()
     {
