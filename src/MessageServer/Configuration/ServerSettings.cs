@@ -102,6 +102,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var publishesPerSecond = ParseNumber(Read("RATE_LIMIT_PUBLISHES_PER_SECOND"), "RATE_LIMIT_PUBLISHES_PER_SECOND", 50, 1, 1_000_000, problems);
         var publishBurst = ParseNumber(Read("RATE_LIMIT_PUBLISH_BURST"), "RATE_LIMIT_PUBLISH_BURST", 300, 1, 1_000_000, problems);
         var streamsPerClient = ParseNumber(Read("RATE_LIMIT_STREAMS_PER_CLIENT"), "RATE_LIMIT_STREAMS_PER_CLIENT", 100, 1, 1_000_000, problems);
+        var ipv6Prefix = ParseNumber(Read("RATE_LIMIT_IPV6_PREFIX"), "RATE_LIMIT_IPV6_PREFIX", 64, 32, 128, problems);
         var trustedProxies = new List<System.Net.IPNetwork>();
         foreach (var cidr in (Read("TRUSTED_PROXIES") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -130,7 +131,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         settings = new ServerSettings(port, postgres, sqlitePath, version)
         {
             AnonymousAccess = anonymousAccess,
-            RateLimits = rateLimit == "off" ? null : new RateLimits(publishesPerSecond, publishBurst, streamsPerClient),
+            RateLimits = rateLimit == "off" ? null : new RateLimits(publishesPerSecond, publishBurst, streamsPerClient, ipv6Prefix),
             TrustedProxies = trustedProxies,
             CorsOrigins = corsOrigins,
             MetricsEnabled = metrics != "off",
@@ -197,8 +198,11 @@ public enum AnonymousAccess
     ReadWrite,
 }
 
-/// <summary>Publishes per second (with a burst allowance) and open streams, per client address.</summary>
-public sealed record RateLimits(int PublishesPerSecond, int PublishBurst, int StreamsPerClient);
+/// <summary>
+/// Publishes per second (with a burst allowance) and open streams, per client: an IPv4 address, or the IPv6 network
+/// of <see cref="Ipv6PrefixLength"/> bits around an IPv6 address.
+/// </summary>
+public sealed record RateLimits(int PublishesPerSecond, int PublishBurst, int StreamsPerClient, int Ipv6PrefixLength = 64);
 
 /// <summary>Messages older than <see cref="Days"/>, and beyond the newest <see cref="MaxPerTopic"/> of a topic, are removed.</summary>
 public sealed record RetentionPolicy(int? Days, int? MaxPerTopic, TimeSpan Interval)

@@ -8,6 +8,8 @@ namespace MessageServer.Messages;
 /// Idempotent publishes: the same Idempotency-Key with the same request within 24 hours returns the original
 /// message and stores nothing; the same key with another request is a conflict (422). Both stores decide with
 /// <see cref="Plan"/>, inside the transaction that stores the batch (and, on PostgreSQL, under a lock per key).
+/// Keys belong to a credential: the stores see "scope key" (e.g. "token:ci order-42"), so equal keys sent with
+/// different tokens, or anonymously from different addresses, are different keys.
 /// </summary>
 public static partial class Idempotency
 {
@@ -18,8 +20,8 @@ public static partial class Idempotency
     [GeneratedRegex("^[\\x21-\\x7E]{1,128}$")]
     private static partial Regex KeySyntax();
 
-    /// <summary>Reads the header: null when absent, else the key or an error naming the header.</summary>
-    public static (IdempotencyKey? Key, string? Error) Read(HttpRequest request, string topic, string author, string text)
+    /// <summary>Reads the header: null when absent, else the key within <paramref name="scope"/> or an error naming the header.</summary>
+    public static (IdempotencyKey? Key, string? Error) Read(HttpRequest request, string scope, string topic, string author, string text)
     {
         if (!request.Headers.TryGetValue(Header, out var values))
         {
@@ -31,7 +33,8 @@ public static partial class Idempotency
             return (null, $"{Header} must be one value of 1 to {MaxKeyLength} visible ASCII characters (e.g. a UUID).");
         }
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{topic}\0{author}\0{text}")));
-        return (new IdempotencyKey(key, hash), null);
+        // Scopes hold no space and keys are visible ASCII, so "scope key" is unambiguous.
+        return (new IdempotencyKey($"{scope} {key}", hash), null);
     }
 
     /// <summary>The distinct keys a batch carries, for the store to look up and lock.</summary>

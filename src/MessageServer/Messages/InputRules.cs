@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -13,13 +14,21 @@ public static partial class InputRules
     public const int MaxLimit = 200;
     public const string DefaultAuthor = "anonymous";
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    // Every UTF-16 unit of Unicode category Cf (format), e.g. U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE.
+    private static readonly SearchValues<char> FormatCharacters = SearchValues.Create(
+        Enumerable.Range(0, char.MaxValue + 1).Select(c => (char)c)
+            .Where(c => !char.IsSurrogate(c) && char.GetUnicodeCategory(c) == UnicodeCategory.Format).ToArray());
+
+    // \A and \z, not ^ and $: in .NET '$' also matches before a final newline, which let "team-a\n" through.
+    [GeneratedRegex(@"\A[A-Za-z0-9_-]{1,64}\z")]
     private static partial Regex TopicPattern();
 
+    public static bool IsTopic(string topic) => TopicPattern().IsMatch(topic);
+
     public static string? CheckTopic(string topic) =>
-        TopicPattern().IsMatch(topic)
+        IsTopic(topic)
             ? null
-            : "topic must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'.";
+            : "topic must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', and nothing else.";
 
     public static string? CheckText(string? text)
     {
@@ -49,6 +58,12 @@ public static partial class InputRules
         if (trimmed.Any(char.IsControl))
         {
             return (trimmed, "author must not contain control characters.");
+        }
+        // Bidi overrides and zero-width characters (all Unicode format characters) make a name look like another.
+        var invisible = trimmed.AsSpan().IndexOfAny(FormatCharacters);
+        if (invisible >= 0)
+        {
+            return (trimmed, $"author must not contain invisible formatting characters such as bidi overrides or zero-width characters; found U+{(int)trimmed[invisible]:X4} at position {invisible}.");
         }
         return (trimmed, CheckStorable(trimmed, "author"));
     }

@@ -18,7 +18,7 @@ public sealed record DeletedMessage(string Topic, long Id);
 /// <summary>A message as a client submitted it, already checked against the input rules.</summary>
 public sealed record NewMessage(string Topic, string Author, string Text, IdempotencyKey? Idempotency = null);
 
-/// <summary>An Idempotency-Key and a hash of the request it came with.</summary>
+/// <summary>An Idempotency-Key (prefixed with its credential's scope) and a hash of the request it came with.</summary>
 public sealed record IdempotencyKey(string Key, string RequestHash);
 
 /// <summary>The outcome of one publish: the message (new, or the original for a retried key), or a key conflict.</summary>

@@ -47,7 +47,7 @@ public static class MessagesApi
     }
 
     public static async Task<Results<Created<Message>, ProblemHttpResult>> Publish(
-        string topic, HttpRequest request, MessagePublisher publisher, CancellationToken cancellationToken)
+        string topic, HttpRequest request, MessagePublisher publisher, AccessControl access, CancellationToken cancellationToken)
     {
         if (InputRules.CheckTopic(topic) is { } topicError)
         {
@@ -58,7 +58,13 @@ public static class MessagesApi
         {
             return problem;
         }
-        var (key, keyError) = Idempotency.Read(request, newMessage!.Topic, newMessage.Author, newMessage.Text);
+        // The filter has identified the caller already; this reads it back.
+        var (caller, callerProblem) = await access.IdentifyAsync(request.HttpContext, cancellationToken);
+        if (callerProblem is not null)
+        {
+            return callerProblem;
+        }
+        var (key, keyError) = Idempotency.Read(request, caller!.CredentialScope(request.HttpContext), newMessage!.Topic, newMessage.Author, newMessage.Text);
         if (keyError is not null)
         {
             return Problems.Invalid(Idempotency.Header, keyError);
@@ -67,7 +73,7 @@ public static class MessagesApi
         if (outcome.Message is not { } message)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
-                detail: $"The {Idempotency.Header} '{key!.Key}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
+                detail: $"The {Idempotency.Header} '{request.Headers[Idempotency.Header]}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
         }
         if (outcome.Replayed)
         {
@@ -155,16 +161,21 @@ public static class MessagesApi
         return TypedResults.NoContent();
     }
 
-    /// <summary>The message with that id if the caller may <paramref name="right"/> its topic, else the 401/403/404.</summary>
+    /// <summary>
+    /// The message with that id if the caller may <paramref name="right"/> its topic, else the 401/403/404. A message
+    /// in a topic the caller may not read gets the very 404 of a missing one: ids are no way to learn topics or
+    /// which messages exist.
+    /// </summary>
     private static async Task<(Message? Message, ProblemHttpResult? Problem)> FindAsync(
         string id, Right right, HttpContext context, IMessageStore store, AccessControl access, CancellationToken cancellationToken)
     {
-        if ((await access.IdentifyAsync(context, cancellationToken)).Problem is { } problem)
+        var (caller, problem) = await access.IdentifyAsync(context, cancellationToken);
+        if (problem is not null)
         {
             return (null, problem);
         }
         var message = TryParseId(id, out var messageId) ? await store.GetAsync(messageId, cancellationToken) : null;
-        if (message is null)
+        if (message is null || !caller!.May(Right.Read, message.Topic))
         {
             return (null, Problems.MessageNotFound(id));
         }

@@ -52,6 +52,8 @@ public static class HostingExtensions
         builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<TopicWindows>());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<AccessControl>();
+        builder.Services.AddSingleton<StreamAccessWatch>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<StreamAccessWatch>());
         builder.Services.AddHostedService<StartupLog>();
         return builder;
     }

@@ -1,5 +1,7 @@
 using MessageServer.Configuration;
+using MessageServer.Security;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.OpenApi;
 using Prometheus;
 
 namespace MessageServer.Operations;
@@ -27,6 +29,8 @@ public static class ObservabilityExtensions
             document.Info.Title = "message-server";
             document.Info.Version = settings.Version;
             document.Info.Description = "Publish and read messages by topic, and watch topics live with Server-Sent Events. Errors are RFC 9457 problem+json.";
+            // Relative: the server a reader fetched the document from, never a Host header a client made up.
+            document.Servers = [new OpenApiServer { Url = "/" }];
             return Task.CompletedTask;
         }));
         return builder;
@@ -52,6 +56,10 @@ public static class ObservabilityExtensions
             if (settings.MetricsPort is { } metricsPort)
             {
                 metrics.RequireHost($"*:{metricsPort}");
+            }
+            else if (settings.AnonymousAccess == AnonymousAccess.None)
+            {
+                app.UseMetricsAccess();
             }
         }
         app.MapOpenApi().WithName("OpenApi").ExcludeFromDescription();

@@ -16,12 +16,19 @@ public sealed record Caller(string? TokenName, TopicPatterns Read, TopicPatterns
     public bool IsAnonymous => TokenName is null;
 
     public bool May(Right right, string topic) => (right == Right.Read ? Read : Write).Matches(topic);
+
+    /// <summary>
+    /// Whose Idempotency-Keys these are: the token's, or an anonymous client's address. Keys of one credential
+    /// never meet another's, so no client can block or probe another's keys.
+    /// </summary>
+    public string CredentialScope(HttpContext context) =>
+        IsAnonymous ? $"anonymous:{ClientAddresses.Of(context)?.ToString() ?? "unknown"}" : $"token:{TokenName}";
 }
 
 /// <summary>
-/// Resolves the bearer token of a request (Authorization header, or ?access_token= on streams, since
-/// EventSource cannot send headers) and decides per topic. Missing or bad credentials give 401 with
-/// WWW-Authenticate, insufficient rights 403.
+/// Resolves the bearer token of a request (Authorization: Bearer, or ?access_token= on streams, since
+/// EventSource cannot send headers) and decides per topic. Missing or bad credentials (any other scheme
+/// included) give 401 with WWW-Authenticate, insufficient rights 403 without naming the topic.
 /// </summary>
 public sealed class AccessControl(ServerSettings settings, ITokenStore tokens, TimeProvider clock) : IDisposable
 {
@@ -53,7 +60,11 @@ public sealed class AccessControl(ServerSettings settings, ITokenStore tokens, T
         {
             return (known, null);
         }
-        var presented = PresentedToken(context.Request);
+        var (presented, unsupportedScheme) = PresentedToken(context.Request);
+        if (unsupportedScheme)
+        {
+            return (null, Unauthorized(context, "Only bearer tokens are accepted: send Authorization: Bearer <token>.", invalidToken: true));
+        }
         if (presented is null)
         {
             context.Items[CallerKey] = Anonymous;
@@ -85,23 +96,40 @@ public sealed class AccessControl(ServerSettings settings, ITokenStore tokens, T
         return caller.IsAnonymous
             ? Unauthorized(context, $"An access token is needed to {action} this topic: send Authorization: Bearer <token>.", invalidToken: false)
             : TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                detail: $"The token '{caller.TokenName}' may not {action} the topic '{topic}'.");
+                detail: $"The token '{caller.TokenName}' may not {action} this topic.");
     }
 
-    private static string? PresentedToken(HttpRequest request)
+    /// <summary>Null when the request carries a valid token, else the 401 (for /metrics with AUTH_DEFAULT_ACCESS=none).</summary>
+    public async Task<ProblemHttpResult?> RequireTokenAsync(HttpContext context, CancellationToken cancellationToken)
+    {
+        var (caller, problem) = await IdentifyAsync(context, cancellationToken);
+        return problem ?? (caller!.IsAnonymous
+            ? Unauthorized(context, "An access token is needed here: send Authorization: Bearer <token>.", invalidToken: false)
+            : null);
+    }
+
+    /// <summary>
+    /// The active tokens, read again from the store when the copy in memory is older than <paramref name="maxAge"/>;
+    /// open streams re-check their token against it.
+    /// </summary>
+    public Task<IReadOnlyList<ActiveToken>> ActiveTokensAsync(TimeSpan maxAge, CancellationToken cancellationToken) =>
+        SnapshotAsync(maxAge, cancellationToken);
+
+    private static (string? Token, bool UnsupportedScheme) PresentedToken(HttpRequest request)
     {
         var authorization = request.Headers.Authorization.ToString();
         if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return authorization["Bearer ".Length..].Trim();
+            return (authorization["Bearer ".Length..].Trim(), false);
         }
         if (authorization.Length > 0)
         {
-            return authorization; // an unsupported scheme is a bad credential, not none
+            // A bare token or another scheme is refused outright, never looked up: one way to send a token.
+            return (null, true);
         }
         return request.Path.Value?.EndsWith("/stream", StringComparison.Ordinal) == true && request.Query.TryGetValue("access_token", out var query)
-            ? query.ToString()
-            : null;
+            ? (query.ToString(), false)
+            : (null, false);
     }
 
     public void Dispose() => reload.Dispose();

@@ -68,8 +68,13 @@ public sealed partial class TopicPatterns
         return false;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_*-]{1,64}$")]
+    // The topic rule plus '*'; \A and \z so that nothing (not even a final newline) follows.
+    [GeneratedRegex(@"\A[A-Za-z0-9_*-]{1,64}\z")]
     private static partial Regex PatternSyntax();
+
+    /// <summary>A checked list as it is stored: each pattern without the spaces around it, e.g. "alerts*,ops".</summary>
+    public static string Canonical(string patterns) =>
+        string.Join(',', patterns.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     /// <summary>Checks a comma-separated list given on the command line; returns an error or null.</summary>
     public static string? Check(string patterns) =>

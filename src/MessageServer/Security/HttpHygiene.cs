@@ -5,8 +5,8 @@ namespace MessageServer.Security;
 
 /// <summary>
 /// What every response of a public server should carry and every request should be held to: security
-/// headers, CORS only for listed origins, the client address from X-Forwarded-For only via trusted proxies,
-/// and Kestrel limits against slow or oversized requests.
+/// headers, CORS only for listed origins, no state-changing requests from other sites' pages, the client address
+/// from X-Forwarded-For only via trusted proxies, and Kestrel limits against slow or oversized requests.
 /// </summary>
 public static class HttpHygiene
 {
@@ -17,9 +17,9 @@ public static class HttpHygiene
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-    // Swagger UI's own page configures itself with an inline script; it still loads nothing from elsewhere.
+    // Swagger UI loads its scripts from files (index.js included) but sets inline styles; it loads nothing from elsewhere.
     private const string DocsContentSecurityPolicy =
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
     public static WebApplicationBuilder AddHttpHygiene(this WebApplicationBuilder builder, ServerSettings settings)
@@ -71,6 +71,7 @@ public static class HttpHygiene
             headers.ContentSecurityPolicy = context.Request.Path.StartsWithSegments("/docs") ? DocsContentSecurityPolicy : PageContentSecurityPolicy;
             return next(context);
         });
+        app.UseMiddleware<ForeignOriginGuard>();
         if (settings.CorsOrigins.Count > 0)
         {
             app.UseCors(CorsPolicy);

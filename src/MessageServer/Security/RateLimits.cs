@@ -6,8 +6,9 @@ using Microsoft.AspNetCore.RateLimiting;
 namespace MessageServer.Security;
 
 /// <summary>
-/// Per client address: a token bucket on publishes and a cap on open streams (ASP.NET Core's rate limiter).
-/// Over the limit a client gets 429 problem+json with Retry-After. RATE_LIMIT=off turns both off.
+/// Per client (an IPv4 address, or an IPv6 network of RATE_LIMIT_IPV6_PREFIX bits): a token bucket on publishes and
+/// a cap on open streams (ASP.NET Core's rate limiter). Over the limit a client gets 429 problem+json with
+/// Retry-After. RATE_LIMIT=off turns both off.
 /// </summary>
 public static class RateLimitPolicies
 {
@@ -21,7 +22,7 @@ public static class RateLimitPolicies
         {
             limiter.AddPolicy(Publish, context => limits is null
                 ? RateLimitPartition.GetNoLimiter("off")
-                : RateLimitPartition.GetTokenBucketLimiter(ClientAddress(context), _ => new TokenBucketRateLimiterOptions
+                : RateLimitPartition.GetTokenBucketLimiter(Client(context, limits), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = limits.PublishBurst,
                     TokensPerPeriod = limits.PublishesPerSecond,
@@ -30,7 +31,7 @@ public static class RateLimitPolicies
                 }));
             limiter.AddPolicy(Stream, context => limits is null
                 ? RateLimitPartition.GetNoLimiter("off")
-                : RateLimitPartition.GetConcurrencyLimiter(ClientAddress(context), _ => new ConcurrencyLimiterOptions
+                : RateLimitPartition.GetConcurrencyLimiter(Client(context, limits), _ => new ConcurrencyLimiterOptions
                 {
                     PermitLimit = limits.StreamsPerClient,
                     QueueLimit = 0,
@@ -49,5 +50,6 @@ public static class RateLimitPolicies
         return services;
     }
 
-    private static string ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+    private static string Client(HttpContext context, RateLimits limits) =>
+        ClientAddresses.LimitKey(ClientAddresses.Of(context), limits.Ipv6PrefixLength);
 }

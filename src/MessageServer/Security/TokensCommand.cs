@@ -80,6 +80,7 @@ public static partial class TokensCommand
                 return Fail($"{option}: {patternError}");
             }
         }
+        (read, write) = (TopicPatterns.Canonical(read), TopicPatterns.Canonical(write));
         var token = TokenSecrets.NewToken();
         if (!await tokens.CreateTokenAsync(name, TokenSecrets.HashHex(token), read, write, CancellationToken.None))
         {

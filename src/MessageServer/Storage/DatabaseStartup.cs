@@ -1,3 +1,5 @@
+using MessageServer.Security;
+
 namespace MessageServer.Storage;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace MessageServer.Storage;
 /// another matter: it is logged as an error with the script's name, /ready names it, and it is tried again only
 /// now and then, in case someone fixes the database meanwhile.
 /// </summary>
-public sealed class DatabaseStartup(IMessageStore store, DatabaseState state, ILogger<DatabaseStartup> logger) : BackgroundService
+public sealed class DatabaseStartup(IMessageStore store, ITokenStore tokens, DatabaseState state, ILogger<DatabaseStartup> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan FailedMigrationRetry = TimeSpan.FromSeconds(30);
@@ -26,6 +28,7 @@ public sealed class DatabaseStartup(IMessageStore store, DatabaseState state, IL
                 state.MigrationFailure = null;
                 state.MarkMigrated();
                 logger.LogInformation("Database is migrated and ready");
+                await ReportRuleBreakersAsync(stoppingToken);
                 return;
             }
             catch (MigrationFailedException failure) when (!stoppingToken.IsCancellationRequested)
@@ -52,6 +55,18 @@ public sealed class DatabaseStartup(IMessageStore store, DatabaseState state, IL
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
             }
+        }
+    }
+
+    private async Task ReportRuleBreakersAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await TopicRuleAudit.ReportAsync(store, tokens, logger, stoppingToken);
+        }
+        catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+        {
+            logger.LogWarning("Could not check stored topics against the topic rule ({Reason})", exception.Describe());
         }
     }
 }

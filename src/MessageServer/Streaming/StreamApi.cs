@@ -39,8 +39,8 @@ public static class StreamApi
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Stream(
-        string topic, HttpContext context, MessageHub hub, IMessageStore store, StreamReplayGate replayGate,
-        IHostApplicationLifetime lifetime, ILoggerFactory loggers, CancellationToken cancellationToken)
+        string topic, HttpContext context, MessageHub hub, IMessageStore store, StreamReplayGate replayGate, AccessControl access,
+        StreamAccessWatch accessWatch, IHostApplicationLifetime lifetime, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         if (InputRules.CheckTopic(topic) is { } topicError)
         {
@@ -51,6 +51,15 @@ public static class StreamApi
         {
             return Problems.Invalid(cursorField, cursorError);
         }
+
+        // The filter has identified the caller already; this reads it back. The stream lasts only as long as
+        // the caller's token keeps the right to read the topic.
+        var (caller, callerProblem) = await access.IdentifyAsync(context, cancellationToken);
+        if (callerProblem is not null)
+        {
+            return callerProblem;
+        }
+        using var watch = accessWatch.Watch(caller!, topic);
 
         // Subscribe before reading the store: whatever commits from now on reaches the subscription, and
         // whatever committed before is in the store. Ids seen in the replay are skipped live, so the seam has
@@ -69,7 +78,7 @@ public static class StreamApi
         }
         subscription.SkipThrough(lastSent);
 
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOff);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOff, watch.Ended);
         var token = stopping.Token;
         var response = context.Response;
         response.ContentType = "text/event-stream";
@@ -91,7 +100,7 @@ public static class StreamApi
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            // The client left, the server is stopping, or the subscriber fell too far behind.
+            // The client left, the server is stopping, the subscriber fell too far behind, or the token lost its right.
         }
         catch (Exception exception) when (DatabaseUnavailable.IsUnavailable(exception))
         {
@@ -99,18 +108,15 @@ public static class StreamApi
             // last event it got once the database is back.
             loggers.CreateLogger(typeof(StreamApi).FullName!).LogWarning("A stream of '{Topic}' ended while replaying: the database is unavailable ({Reason})", topic, exception.Message);
         }
-        if (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        if (watch.Reason is { } revoked && !cancellationToken.IsCancellationRequested)
+        {
+            // Say why, so that the client stops instead of reconnecting with a token that no longer works.
+            await WriteLastWordsAsync(response, SseFrames.Revoked(revoked));
+        }
+        else if (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // Another instance (or this one, restarted) takes over: ask the client to come back soon.
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            try
-            {
-                await WriteAsync(response, $"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n", grace.Token);
-            }
-            catch (Exception exception) when (exception is OperationCanceledException or IOException)
-            {
-                // A client that cannot take one more line reconnects all the same.
-            }
+            await WriteLastWordsAsync(response, Encoding.UTF8.GetBytes($"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n"));
         }
         if (subscription.Overflowed)
         {
@@ -192,6 +198,21 @@ public static class StreamApi
                 }
             }
             await response.BodyWriter.FlushAsync(token);
+        }
+    }
+
+    /// <summary>One more frame after the stream's own token was cancelled, given a second at most.</summary>
+    private static async Task WriteLastWordsAsync(HttpResponse response, byte[] frame)
+    {
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            response.BodyWriter.Write(frame);
+            await response.BodyWriter.FlushAsync(grace.Token);
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or IOException)
+        {
+            // A client that cannot take one more frame learns the rest when it reconnects.
         }
     }
 

@@ -99,6 +99,18 @@ public sealed class ServerSettingsTests
         Assert.Null(settings.Postgres);
     }
 
+    [Theory]
+    [InlineData("16")]
+    [InlineData("129")]
+    [InlineData("/64")]
+    public void RATE_LIMIT_IPV6_PREFIX_must_be_a_prefix_length_from_32_to_128(string value)
+    {
+        var (_, errors, ok) = Load(("RATE_LIMIT_IPV6_PREFIX", value));
+
+        Assert.False(ok);
+        Assert.StartsWith("RATE_LIMIT_IPV6_PREFIX must be a whole number from 32 to 128", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void APP_VERSION_overrides_the_build_version()
     {

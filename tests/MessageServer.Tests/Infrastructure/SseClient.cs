@@ -35,16 +35,23 @@ public sealed class SseClient : IAsyncDisposable
         get { lock (comments) { return [.. comments]; } }
     }
 
+    /// <summary>The last reconnection delay (retry:) the server sent, in milliseconds.</summary>
+    public long? Retry { get; private set; }
+
     /// <summary>Completes when the server ends the stream.</summary>
     public Task Closed => reader;
 
-    public static async Task<SseClient> ConnectAsync(Uri baseAddress, string path, string? lastEventId = null)
+    public static async Task<SseClient> ConnectAsync(Uri baseAddress, string path, string? lastEventId = null, string? bearerToken = null)
     {
         var http = new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (lastEventId is not null)
         {
             request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+        if (bearerToken is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearerToken);
         }
         using var headersTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headersTimeout.Token);
@@ -141,6 +148,10 @@ public sealed class SseClient : IAsyncDisposable
                 else if (line.StartsWith("data: ", StringComparison.Ordinal))
                 {
                     data.Append(line[6..]);
+                }
+                else if (line.StartsWith("retry: ", StringComparison.Ordinal))
+                {
+                    Retry = long.Parse(line[7..], System.Globalization.CultureInfo.InvariantCulture);
                 }
             }
         }

@@ -116,7 +116,7 @@ public abstract class AccessTokenContract
         var listed = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<TopicListDto>(topics.Content))!.Topics.Select(t => t.Name);
 
         Assert.Equal(HttpStatusCode.OK, readNews.StatusCode);
-        await AssertProblemAsync(readSecret, HttpStatusCode.Forbidden);
+        await AssertProblemAsync(readSecret, HttpStatusCode.NotFound);
         await AssertProblemAsync(deleteNews, HttpStatusCode.Forbidden);
         Assert.Contains(news, listed);
         Assert.DoesNotContain(secret, listed);

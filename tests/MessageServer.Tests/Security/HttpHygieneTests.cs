@@ -21,6 +21,16 @@ public sealed class HttpHygieneTests(SqliteServerFixture server) : IClassFixture
     }
 
     [Fact]
+    public async Task The_docs_page_runs_no_inline_script()
+    {
+        using var response = await server.Client.GetAsync("/docs/index.html");
+
+        var policy = string.Join(";", response.Headers.GetValues("Content-Security-Policy"));
+        var scripts = policy.Split(';').Select(d => d.Trim()).Single(d => d.StartsWith("script-src", StringComparison.Ordinal));
+        Assert.Equal("script-src 'self'", scripts);
+    }
+
+    [Fact]
     public async Task CORS_is_off_unless_origins_are_configured()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/topics/{UniqueTopic()}/messages");
@@ -143,6 +153,42 @@ public sealed class RateLimitTests
 
         Assert.Equal(8, trustedCreated);
         Assert.InRange(untrustedCreated, 5, 6);
+    }
+
+    [Fact]
+    public async Task IPv6_clients_share_a_budget_per_64_bit_network_and_IPv4_clients_have_one_per_address()
+    {
+        using var directory = new TemporaryDirectory("ms-rate-");
+        await using var host = await StartAsync(directory, ("TRUSTED_PROXIES", "127.0.0.1/32"));
+
+        // One host with a /64 could otherwise take a fresh address, and a fresh budget, for every request.
+        var sameNetwork = 0;
+        var ipv4Addresses = 0;
+        for (var i = 1; i <= 8; i++)
+        {
+            sameNetwork += await PublishAsAsync(host.Client, $"2001:db8:1:2::{i:x}") == HttpStatusCode.Created ? 1 : 0;
+            ipv4Addresses += await PublishAsAsync(host.Client, $"198.51.100.{i}") == HttpStatusCode.Created ? 1 : 0;
+        }
+        var otherNetwork = await PublishAsAsync(host.Client, "2001:db8:1:3::1");
+
+        Assert.InRange(sameNetwork, 5, 7);
+        Assert.Equal(8, ipv4Addresses);
+        Assert.Equal(HttpStatusCode.Created, otherNetwork);
+    }
+
+    [Fact]
+    public async Task RATE_LIMIT_IPV6_PREFIX_sets_the_size_of_an_IPv6_clients_network()
+    {
+        using var directory = new TemporaryDirectory("ms-rate-");
+        await using var host = await StartAsync(directory, ("TRUSTED_PROXIES", "127.0.0.1/32"), ("RATE_LIMIT_IPV6_PREFIX", "128"));
+
+        var created = 0;
+        for (var i = 1; i <= 8; i++)
+        {
+            created += await PublishAsAsync(host.Client, $"2001:db8:1:2::{i:x}") == HttpStatusCode.Created ? 1 : 0;
+        }
+
+        Assert.Equal(8, created);
     }
 
     [Fact]

@@ -1,0 +1,23 @@
+namespace MessageServer.Security;
+
+public static class MetricsAccess
+{
+    /// <summary>
+    /// With AUTH_DEFAULT_ACCESS=none and /metrics on the public port, a scrape needs a valid token (any token): the
+    /// figures (topics' traffic, error rates) are not for anonymous clients of a closed server.
+    /// </summary>
+    public static WebApplication UseMetricsAccess(this WebApplication app)
+    {
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase), metrics => metrics.Use(async (context, next) =>
+        {
+            var access = context.RequestServices.GetRequiredService<AccessControl>();
+            if (await access.RequireTokenAsync(context, context.RequestAborted) is { } problem)
+            {
+                await problem.ExecuteAsync(context);
+                return;
+            }
+            await next(context);
+        }));
+        return app;
+    }
+}
