@@ -4,6 +4,7 @@ using MessageServer.Operations;
 using MessageServer.Security;
 using MessageServer.Storage;
 using MessageServer.Streaming;
+using MessageServer.Webhooks;
 
 var builder = WebApplication.CreateBuilder(args);
 if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var errors))
@@ -24,6 +25,7 @@ builder.AddServerHosting(settings);
 builder.AddObservability(settings);
 builder.Services.AddMessageStorage(settings);
 builder.Services.AddRetention();
+builder.Services.AddWebhooks(settings);
 
 var app = builder.Build();
 app.UseObservability(settings);
@@ -31,6 +33,7 @@ app.UseServerPipeline(settings);
 app.MapHealthApi();
 app.MapMessagesApi();
 app.MapStreamApi();
+app.MapWebhooksApi();
 app.MapObservability(settings);
 await app.RunAsync();
 return 0;
