@@ -86,13 +86,18 @@ public sealed class WebhookTargets(bool allowPrivate)
     /// </summary>
     public async Task<(Uri? Url, string? Refusal, bool Malformed)> CheckAsync(string url, CancellationToken cancellationToken)
     {
-        if (url.Length > MaxUrlLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        var malformed = $"url must be an absolute http:// or https:// URL of at most {MaxUrlLength} characters.";
+        if (url.Length > MaxUrlLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
         {
-            return (null, $"url must be an absolute http:// or https:// URL of at most {MaxUrlLength} characters.", true);
+            return (null, malformed, true);
         }
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
         {
             return (null, $"url must use http or https, not {uri.Scheme}.", false);
+        }
+        if (string.IsNullOrEmpty(uri.Host))
+        {
+            return (null, malformed, true);
         }
         if (uri.UserInfo.Length > 0)
         {
