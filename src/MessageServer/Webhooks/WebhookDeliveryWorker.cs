@@ -38,7 +38,7 @@ public sealed class WebhookDeliveryWorker(
     private const int PageSize = 100;
 
     // A webhook is let go after this many messages, so that with several instances the work moves around.
-    private const int MaxPerLease = 1000;
+    private const int MaxPerLease = 200;
 
     /// <summary>The newest delivered rows kept per webhook (for GET .../deliveries?state=delivered); older ones are pruned.</summary>
     public const int KeptDelivered = 1000;
