@@ -43,8 +43,12 @@ public interface IWebhookStore
     /// </summary>
     Task<IReadOnlyList<DueDelivery>> NextAsync(long webhookId, int limit, CancellationToken cancellationToken);
 
-    /// <summary>Records an attempt's outcome and, while <paramref name="instance"/> holds the lease, extends it.</summary>
-    Task RecordAsync(long webhookId, AttemptRecord attempt, string instance, TimeSpan lease, CancellationToken cancellationToken);
+    /// <summary>
+    /// Records an attempt's outcome. Outcomes (and the cursor) may be written without waiting for the disk: if a
+    /// database crash loses the last few, those messages are sent again, which at-least-once delivery allows.
+    /// Leases are always written durably, so a lease is never shorter after a crash than its holder believes.
+    /// </summary>
+    Task RecordAsync(long webhookId, AttemptRecord attempt, CancellationToken cancellationToken);
 
     /// <summary>A message deleted before it was sent: its delivery is forgotten and the cursor moves past it.</summary>
     Task SkipAsync(long webhookId, long messageId, CancellationToken cancellationToken);

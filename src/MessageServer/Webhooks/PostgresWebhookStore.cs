@@ -9,9 +9,31 @@ namespace MessageServer.Webhooks;
 /// holding its lease (locked_by, locked_until), taken with FOR UPDATE SKIP LOCKED and timed by the database's
 /// clock. A crashed instance's lease runs out and another instance takes the webhook over.
 /// </summary>
-public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhookStore
+/// <remarks>
+/// The worker's bookkeeping (outcomes, cursor, releases) goes through its own connections with
+/// synchronous_commit off: a delivery then costs no wait for the disk, and a database crash can only cost the
+/// last few outcomes, whose messages are sent again. Webhooks themselves, leases and retry requests are
+/// committed durably, and a durable commit also makes every earlier one durable (the WAL is written in order).
+/// </remarks>
+public sealed class PostgresWebhookStore : IWebhookStore, IAsyncDisposable
 {
     private const string Columns = "id, topic, url, secret, state, created_at";
+
+    private readonly NpgsqlDataSource dataSource;
+    private readonly NpgsqlDataSource deliveryLog;
+
+    public PostgresWebhookStore(NpgsqlDataSource dataSource, string connectionString)
+    {
+        this.dataSource = dataSource;
+        deliveryLog = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Options = "-c synchronous_commit=off",
+            ApplicationName = "message-server-webhooks",
+            MaxPoolSize = WebhookDeliveryWorker.MaxConcurrentWebhooks + 8,
+        }.ConnectionString);
+    }
+
+    public ValueTask DisposeAsync() => deliveryLog.DisposeAsync();
 
     public async Task<Webhook> CreateAsync(string topic, string url, string secret, CancellationToken cancellationToken)
     {
@@ -123,7 +145,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
 
     public async Task ReleaseAsync(long webhookId, string instance, int keepDelivered, CancellationToken cancellationToken)
     {
-        await using var batch = dataSource.CreateBatch();
+        await using var batch = deliveryLog.CreateBatch();
         var release = new NpgsqlBatchCommand("UPDATE webhooks SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2");
         release.Parameters.Add(new NpgsqlParameter<long> { TypedValue = webhookId });
         release.Parameters.Add(new NpgsqlParameter<string> { TypedValue = instance });
@@ -142,7 +164,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
 
     public async Task<IReadOnlyList<DueDelivery>> NextAsync(long webhookId, int limit, CancellationToken cancellationToken)
     {
-        await using (var pending = dataSource.CreateCommand(
+        await using (var pending = deliveryLog.CreateCommand(
             """
             SELECT d.message_id, d.attempts, d.next_attempt_at <= now(), m.id, m.topic, m.author, m.text, m.created_at
             FROM webhook_deliveries d LEFT JOIN messages m ON m.id = d.message_id
@@ -156,7 +178,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
                 return retries;
             }
         }
-        await using var fresh = dataSource.CreateCommand(
+        await using var fresh = deliveryLog.CreateCommand(
             """
             SELECT m.id, 0, true, m.id, m.topic, m.author, m.text, m.created_at
             FROM webhooks w JOIN messages m ON m.topic = w.topic AND m.id > w.delivered_through
@@ -166,10 +188,10 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
         return await ReadDueAsync(fresh, cancellationToken);
     }
 
-    public async Task RecordAsync(long webhookId, AttemptRecord attempt, string instance, TimeSpan lease, CancellationToken cancellationToken)
+    public async Task RecordAsync(long webhookId, AttemptRecord attempt, CancellationToken cancellationToken)
     {
         // One statement, so the delivery row and the cursor change together.
-        await using var command = dataSource.CreateCommand(
+        await using var command = deliveryLog.CreateCommand(
             """
             WITH recorded AS (
                 INSERT INTO webhook_deliveries (webhook_id, message_id, state, attempts, last_status, last_error, next_attempt_at, delivered_at)
@@ -180,8 +202,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
                     last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at, delivered_at = EXCLUDED.delivered_at)
             UPDATE webhooks SET
                 delivered_through = CASE WHEN $3 = 'pending' THEN delivered_through ELSE greatest(delivered_through, $2) END,
-                state = CASE WHEN $7 THEN 'disabled' ELSE state END,
-                locked_until = CASE WHEN locked_by = $8 THEN now() + $9 ELSE locked_until END
+                state = CASE WHEN $7 THEN 'disabled' ELSE state END
             WHERE id = $1
             """);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = webhookId });
@@ -191,14 +212,12 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)attempt.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)attempt.RetryIn ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Interval });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = attempt.Disable });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = instance });
-        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task SkipAsync(long webhookId, long messageId, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = deliveryLog.CreateCommand(
             """
             WITH forgotten AS (DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND message_id = $2)
             UPDATE webhooks SET delivered_through = greatest(delivered_through, $2) WHERE id = $1
@@ -209,7 +228,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
 
     public async Task<PendingSummary> PendingAsync(CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = deliveryLog.CreateCommand(
             """
             SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM (
                 SELECT m.created_at FROM webhooks w JOIN messages m ON m.topic = w.topic AND m.id > w.delivered_through
@@ -227,7 +246,7 @@ public sealed class PostgresWebhookStore(NpgsqlDataSource dataSource) : IWebhook
 
     public async Task<IReadOnlyList<string>> ActiveTopicsAsync(CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("SELECT DISTINCT topic FROM webhooks WHERE state = 'active'");
+        await using var command = deliveryLog.CreateCommand("SELECT DISTINCT topic FROM webhooks WHERE state = 'active'");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var topics = new List<string>();
         while (await reader.ReadAsync(cancellationToken))

@@ -9,6 +9,11 @@ namespace MessageServer.Webhooks;
 /// process (one killed mid-delivery) is void: this one takes its webhooks at once. Times are microseconds since
 /// the Unix epoch, as everywhere in this database.
 /// </summary>
+/// <remarks>
+/// The worker's bookkeeping is written with synchronous=NORMAL (in WAL mode: safe from a killed process, not from
+/// a power cut, which can only cost the last outcomes, whose messages are then sent again); webhooks themselves
+/// and retry requests with the message store's synchronous=FULL.
+/// </remarks>
 public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookStore
 {
     private const string Columns = "id, topic, url, secret, state, created_at_us";
@@ -104,7 +109,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
     public async Task<IReadOnlyList<Webhook>> ClaimDueAsync(string instance, int limit, TimeSpan lease, CancellationToken cancellationToken)
     {
         var now = Now;
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var command = Command(connection,
             $"""
             UPDATE webhooks SET locked_by = $1, locked_until_us = $4 WHERE id IN (
@@ -124,7 +129,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task<bool> RenewLeaseAsync(long webhookId, string instance, TimeSpan lease, CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var command = Command(connection, "UPDATE webhooks SET locked_until_us = $3 WHERE id = $1 AND locked_by = $2",
             webhookId, instance, Now + (long)lease.TotalMicroseconds);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
@@ -132,7 +137,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task ReleaseAsync(long webhookId, string instance, int keepDelivered, CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var release = Command(connection, "UPDATE webhooks SET locked_by = NULL, locked_until_us = NULL WHERE id = $1 AND locked_by = $2", webhookId, instance);
         await release.ExecuteNonQueryAsync(cancellationToken);
         await using var prune = Command(connection,
@@ -146,7 +151,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task<IReadOnlyList<DueDelivery>> NextAsync(long webhookId, int limit, CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using (var pending = Command(connection,
             """
             SELECT d.message_id, d.attempts, d.next_attempt_at_us <= $3, m.id, m.topic, m.author, m.text, m.created_at_us
@@ -169,10 +174,10 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
         return await ReadDueAsync(fresh, cancellationToken);
     }
 
-    public async Task RecordAsync(long webhookId, AttemptRecord attempt, string instance, TimeSpan lease, CancellationToken cancellationToken)
+    public async Task RecordAsync(long webhookId, AttemptRecord attempt, CancellationToken cancellationToken)
     {
         var now = Now;
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         await using var record = Command(connection,
             """
@@ -191,10 +196,9 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
             """
             UPDATE webhooks SET
                 delivered_through = CASE WHEN $2 = 'pending' THEN delivered_through ELSE max(delivered_through, $3) END,
-                state = CASE WHEN $4 THEN 'disabled' ELSE state END,
-                locked_until_us = CASE WHEN locked_by = $5 THEN $6 ELSE locked_until_us END
+                state = CASE WHEN $4 THEN 'disabled' ELSE state END
             WHERE id = $1
-            """, webhookId, attempt.State, attempt.MessageId, attempt.Disable, instance, now + (long)lease.TotalMicroseconds);
+            """, webhookId, attempt.State, attempt.MessageId, attempt.Disable);
         advance.Transaction = transaction;
         await advance.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
@@ -202,7 +206,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task SkipAsync(long webhookId, long messageId, CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
         await using var forget = Command(connection, "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND message_id = $2", webhookId, messageId);
         forget.Transaction = transaction;
@@ -215,7 +219,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task<PendingSummary> PendingAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var command = Command(connection,
             """
             SELECT count(*), coalesce(min(created_at_us), 0) FROM (
@@ -236,7 +240,7 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
 
     public async Task<IReadOnlyList<string>> ActiveTopicsAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await messages.OpenAsync(cancellationToken);
+        await using var connection = await OpenForDeliveriesAsync(cancellationToken);
         await using var command = Command(connection, "SELECT DISTINCT topic FROM webhooks WHERE state = 'active'");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var topics = new List<string>();
@@ -245,6 +249,14 @@ public sealed class SqliteWebhookStore(SqliteMessageStore messages) : IWebhookSt
             topics.Add(reader.GetString(0));
         }
         return topics;
+    }
+
+    private async Task<SqliteConnection> OpenForDeliveriesAsync(CancellationToken cancellationToken)
+    {
+        var connection = await messages.OpenAsync(cancellationToken);
+        await using var command = new SqliteCommand("PRAGMA synchronous = NORMAL", connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return connection;
     }
 
     /// <summary>A command with its values bound to $1, $2, ... in order.</summary>

@@ -145,9 +145,7 @@ public sealed class WebhookDeliveryWorker(
                     }
                     var result = await sender.SendAsync(webhook, message, stoppingToken);
                     var attempt = Outcome(delivery, result);
-                    var recording = Stopwatch.GetTimestamp();
-                    await store.RecordAsync(webhook.Id, attempt, instance, Lease, stoppingToken);
-                    leasedSince = recording;
+                    await store.RecordAsync(webhook.Id, attempt, stoppingToken);
                     Count(webhook, delivery, attempt, result);
                     sent++;
                     if (attempt.State == DeliveryStates.Pending || attempt.Disable)

@@ -13,9 +13,9 @@ public static class WebhookExtensions
     /// </summary>
     public static IServiceCollection AddWebhooks(this IServiceCollection services, ServerSettings settings)
     {
-        if (settings.Postgres is not null)
+        if (settings.Postgres is { } postgres)
         {
-            services.AddSingleton<IWebhookStore>(provider => new PostgresWebhookStore(provider.GetRequiredService<NpgsqlDataSource>()));
+            services.AddSingleton<IWebhookStore>(provider => new PostgresWebhookStore(provider.GetRequiredService<NpgsqlDataSource>(), postgres.ConnectionString));
         }
         else
         {

@@ -87,7 +87,8 @@ public sealed class WebhookTargets(bool allowPrivate)
     public async Task<(Uri? Url, string? Refusal, bool Malformed)> CheckAsync(string url, CancellationToken cancellationToken)
     {
         var malformed = $"url must be an absolute http:// or https:// URL of at most {MaxUrlLength} characters.";
-        if (url.Length > MaxUrlLength || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        // On Unix a bare path parses as a file: URI; it is a malformed URL here, not a refused scheme.
+        if (url.Length > MaxUrlLength || url.StartsWith('/') || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
         {
             return (null, malformed, true);
         }
