@@ -65,9 +65,10 @@ build() {
   dotnet build "$repo/bench/WebhookBench/WebhookBench.csproj" -c Release -o "$work/client" >/dev/null
 }
 
-# Runs the server with the given storage settings and the benchmark client against it; prints the client's line.
+# Runs the server with the given storage settings and the benchmark client against it; sets measured to the
+# client's line. Not run in a subshell, so that cleanup knows the server's pid.
 measure() {
-  local name=$1 port result
+  local name=$1 port
   shift
   port=$(free_local_port)
   (cd "$work/server" && exec env "$@" PORT="$port" RATE_LIMIT=off WEBHOOK_ALLOW_PRIVATE=true \
@@ -80,11 +81,13 @@ measure() {
     sleep 0.1
   done
   log "$name: a backlog of $backlog messages, then $messages messages at $rate/s"
-  result=$(dotnet "$work/client/WebhookBench.dll" --server "http://127.0.0.1:$port" \
-    --backlog "$backlog" --messages "$messages" --rate "$rate") || die "the $name run failed; see $work/server-$name.log"
+  measured=$(dotnet "$work/client/WebhookBench.dll" --server "http://127.0.0.1:$port" \
+    --backlog "$backlog" --messages "$messages" --rate "$rate") || {
+    tail -n 20 "$work/server-$name.log" >&2
+    die "the $name run failed (the server's last log lines are above)"
+  }
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
-  echo "$result"
 }
 
 field() {
@@ -100,9 +103,11 @@ main() {
   start_postgres
   build
   local postgres sqlite header table file
-  postgres=$(measure postgres POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres POSTGRES_PASSWORD=unused \
-    POSTGRES_DB=postgres POSTGRES_SSLMODE=disable)
-  sqlite=$(measure sqlite SQLITE_PATH="$work/sqlite/messages.db")
+  measure postgres POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres POSTGRES_PASSWORD=unused \
+    POSTGRES_DB=postgres POSTGRES_SSLMODE=disable
+  postgres=$measured
+  measure sqlite SQLITE_PATH="$work/sqlite/messages.db"
+  sqlite=$measured
   header="Webhook benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))$($smoke && echo ", smoke mode"): throughput drains a backlog of $backlog messages to one webhook; latency is from the publish request to the receiver, $messages messages at $rate/s."
   table=$(cat <<TABLE
 | Storage | Deliveries/s (one webhook, in order) | Publish-to-delivery p50 / p99 (ms) | Max (ms) | In order |

@@ -99,7 +99,10 @@ public sealed class WebhookDeliveryWorker(
             {
                 if (running.Count < MaxConcurrentWebhooks && !running.ContainsKey(webhook.Id))
                 {
-                    running[webhook.Id] = Task.Run(() => DeliverAsync(webhook, leasedSince, stoppingToken), CancellationToken.None);
+                    // Listed before it starts: a delivery that ends at once removes itself from a list it is already in.
+                    var delivery = new Task<Task>(() => DeliverAsync(webhook, leasedSince, stoppingToken));
+                    running[webhook.Id] = delivery.Unwrap();
+                    delivery.Start(TaskScheduler.Default);
                 }
             }
         }
