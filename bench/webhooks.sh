@@ -108,7 +108,7 @@ main() {
   postgres=$measured
   measure sqlite SQLITE_PATH="$work/sqlite/messages.db"
   sqlite=$measured
-  header="Webhook benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))$($smoke && echo ", smoke mode"): throughput drains a backlog of $backlog messages to one webhook; latency is from the publish request to the receiver, $messages messages at $rate/s."
+  header="Webhook benchmark of $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1))$($smoke && echo ", smoke mode" || true): throughput drains a backlog of $backlog messages to one webhook; latency is from the publish request to the receiver, $messages messages at $rate/s."
   table=$(cat <<TABLE
 | Storage | Deliveries/s (one webhook, in order) | Publish-to-delivery p50 / p99 (ms) | Max (ms) | In order |
 |---|---|---|---|---|
