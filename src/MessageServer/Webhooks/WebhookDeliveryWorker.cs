@@ -47,6 +47,7 @@ public sealed class WebhookDeliveryWorker(
     private readonly Channel<bool> wakeUps = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ConcurrentDictionary<long, Task> running = new();
     private volatile HashSet<string> topicsWithWebhooks = [];
+    private bool claimsFailing;
 
     /// <summary>Looks for work soon. Never blocks, never throws.</summary>
     public void WakeUp() => wakeUps.Writer.TryWrite(true);
@@ -109,7 +110,16 @@ public sealed class WebhookDeliveryWorker(
         catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
         {
             ServerMetrics.DatabaseErrors.WithLabels("webhooks").Inc();
-            logger.LogWarning("Webhook worker could not look for work ({Reason}); trying again shortly", exception.Describe());
+            // Once per outage, not once per poll.
+            logger.Log(claimsFailing ? LogLevel.Debug : LogLevel.Warning,
+                "Webhook worker could not look for work ({Reason}); it keeps trying every second", exception.Describe());
+            claimsFailing = true;
+            return;
+        }
+        if (claimsFailing)
+        {
+            claimsFailing = false;
+            logger.LogInformation("Webhook worker reaches the database again");
         }
     }
 
