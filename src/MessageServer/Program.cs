@@ -5,6 +5,7 @@ using MessageServer.Search;
 using MessageServer.Security;
 using MessageServer.Storage;
 using MessageServer.Streaming;
+using MessageServer.Webhooks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = HostingExtensions.InstalledContentRoot() });
 if (!ServerSettings.TryLoad(builder.Configuration, out var settings, out var errors))
@@ -26,6 +27,7 @@ builder.AddObservability(settings);
 builder.Services.AddMessageStorage(settings);
 builder.Services.AddRetention();
 builder.Services.AddSearch(settings);
+builder.Services.AddWebhooks(settings);
 
 var app = builder.Build();
 app.UseObservability(settings);
@@ -34,6 +36,7 @@ app.MapHealthApi();
 app.MapMessagesApi();
 app.MapStreamApi();
 app.MapSearchApi();
+app.MapWebhooksApi();
 app.MapObservability(settings);
 await app.RunAsync();
 return 0;

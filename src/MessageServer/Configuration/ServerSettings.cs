@@ -46,6 +46,9 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     /// <summary>What the retention job removes; both parts are off by default.</summary>
     public RetentionPolicy Retention { get; init; } = new(null, null, TimeSpan.FromMinutes(5));
 
+    /// <summary>WEBHOOK_RETRY_SCHEDULE and WEBHOOK_ALLOW_PRIVATE.</summary>
+    public WebhookSettings Webhooks { get; init; } = WebhookSettings.Default;
+
     public const int DefaultPort = 5002;
     public const string DefaultSqlitePath = "data/messages.db";
 
@@ -85,6 +88,8 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         int? retentionDays = Read("RETENTION_DAYS") is { } days ? ParseNumber(days, "RETENTION_DAYS", 0, 1, 36500, problems) : null;
         int? retentionMax = Read("RETENTION_MAX_PER_TOPIC") is { } max ? ParseNumber(max, "RETENTION_MAX_PER_TOPIC", 0, 1, int.MaxValue, problems) : null;
         var retentionInterval = ParseNumber(Read("RETENTION_INTERVAL_SECONDS"), "RETENTION_INTERVAL_SECONDS", 300, 1, 86400, problems);
+
+        var webhooks = WebhookSettings.Parse(Read, problems);
 
         var anonymousAccessText = Read("AUTH_DEFAULT_ACCESS")?.ToLowerInvariant() ?? "read-write";
         var anonymousAccess = anonymousAccessText switch
@@ -138,6 +143,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
             MetricsPort = metricsPort,
             JsonLogs = logFormat == "json",
             Retention = new RetentionPolicy(retentionDays, retentionMax, TimeSpan.FromSeconds(retentionInterval)),
+            Webhooks = webhooks,
             StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
             StreamSubscriberBuffer = subscriberBuffer,
             ReusePort = reusePort,

@@ -242,8 +242,10 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
     {
         var connection = new SqliteConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
-        // FULL: a commit reaches the disk before the publish is acknowledged, in WAL mode too.
-        await using var command = new SqliteCommand("PRAGMA synchronous = FULL", connection);
+        // FULL: a commit reaches the disk before the publish is acknowledged, in WAL mode too. busy_timeout: a writer
+        // that finds another one (the webhook worker, retention) waits in SQLite's own short steps, where the
+        // driver's retry would sleep 150 ms at a time.
+        await using var command = new SqliteCommand("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 15000", connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }
