@@ -67,7 +67,7 @@ run_dotnet_tests
 run_bats_tests "shell checks (shellcheck, deploy.sh unit tests)" 5 "tests/shell tests/deploy/lib.bats tests/deploy/cli.bats"
 run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" 15 tests/container
 run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in)" 15 tests/deploy/deploy.bats
-run_bats_tests "benchmark harness smoke run (no timing asserted)" 10 tests/bench
+run_bats_tests "benchmark harness smoke run (no timing asserted)" 15 tests/bench
 
 summary="$passed passed, $failed failed"
 if ((skipped > 0)); then
