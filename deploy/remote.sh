@@ -209,7 +209,7 @@ proxy_running() {
 # Starts the proxy, or brings it up to date: a new image (after docker pull caddy:2) recreates it, new settings
 # reload it; otherwise it is left alone, so its client connections stay open through the deploy.
 ensure_proxy() {
-  local app_port=$1 domain=$2 email=$3 acme_ca=$4 config="$BASE/proxy/Caddyfile" image running_image
+  local app_port=$1 domain=$2 email=$3 acme_ca=$4 config="$BASE/proxy/Caddyfile" image running_image ports
   mkdir -p "$BASE/proxy" "$RUN"
   proxy_config "$app_port" "$domain" "$email" "$acme_ca" >"$config.new"
   if ! d image inspect "$PROXY_IMAGE" >/dev/null 2>&1; then
@@ -230,11 +230,12 @@ ensure_proxy() {
     return 0
   fi
   mv "$config.new" "$config"
+  if [[ -n "$domain" ]]; then ports="ports 80 and 443 for $domain"; else ports="port $app_port"; fi
   if [[ -n "$running_image" ]]; then
     step "Updating the proxy to the current $PROXY_IMAGE (open connections are closed once)"
     d rm -f "$PROXY" >/dev/null
   else
-    step "Starting the proxy ($PROXY_IMAGE) on ${domain:+ports 80 and 443 for $domain}${domain:-port $app_port}"
+    step "Starting the proxy ($PROXY_IMAGE) on $ports"
   fi
   stop_legacy_app "$app_port" "$domain"
   d run -d --name "$PROXY" --network host --restart unless-stopped \
@@ -247,7 +248,7 @@ ensure_proxy() {
     echo "--- last log lines of the proxy ---" >&2
     d logs --tail 20 "$PROXY" >&2 2>&1 || true
     echo "---" >&2
-    die "the proxy did not start (see its log above); is another program listening on ${domain:+port 80 or 443}${domain:-port $app_port}?"
+    die "the proxy did not start (see its log above); is another program listening on $ports?"
   fi
 }
 
@@ -262,8 +263,9 @@ stop_legacy_app() {
 
 # The certificate the proxy serves for DOMAIN, as curl shows it: subject, issuer and dates. -k because the
 # issuer may be a private or test CA this host does not trust; the proxy has checked the chain with the CA.
+# The handshake is all that counts: the request itself may time out or fail while no app is switched in yet.
 served_certificate() {
-  curl -sS -kv --max-time 5 --resolve "$1:443:127.0.0.1" -o /dev/null "https://$1/health" 2>&1 |
+  { curl -sS -kv --max-time 3 --resolve "$1:443:127.0.0.1" -o /dev/null "https://$1/health" 2>&1 || true; } |
     sed -n -E 's/^\*  (subject|issuer|expire date|subjectAltName): /\1: /p'
 }
 
@@ -274,7 +276,7 @@ wait_for_certificate() {
   until certificate=$(served_certificate "$domain") && grep -q '^issuer: ' <<<"$certificate"; do
     if ((SECONDS >= deadline)); then
       echo "--- the proxy's log about $domain ---" >&2
-      d logs --tail 200 "$PROXY" 2>&1 | grep -iE 'error|challenge|acme|certificate' | tail -n 15 >&2 || true
+      d logs --tail 500 "$PROXY" 2>&1 | grep -iE 'acme|challenge|obtain|certificate' | tail -n 15 >&2 || true
       echo "---" >&2
       die "no certificate for $domain within ${CERTIFICATE_TIMEOUT}s (the proxy's error is above). Check that the DNS A record of $domain points at this host and that the security group allows ports 80 and 443 from anywhere, then deploy again; the proxy keeps trying meanwhile"
     fi

@@ -7,12 +7,7 @@ setup_file() {
   export REPO
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
-  ensure_docker
-  ensure_base_images "$REPO"
-  ensure_proxy_image "$REPO"
-  start_container_postgres
-  start_ec2_host
-  reset_ec2_host
+  start_deploy_stand_ins "$REPO"
 
   prepare_laptop "$REPO"
   export OUTPUTS="$BATS_FILE_TMPDIR/all-deploy-output.log"
@@ -22,9 +17,7 @@ setup_file() {
 teardown_file() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
-  reset_ec2_host
-  stop_ec2_host
-  stop_container_postgres
+  stop_deploy_stand_ins
 }
 
 setup() {

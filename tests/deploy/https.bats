@@ -11,12 +11,7 @@ setup_file() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
   source "$BATS_TEST_DIRNAME/../support/acme.bash"
-  ensure_docker
-  ensure_base_images "$REPO"
-  ensure_proxy_image "$REPO"
-  start_container_postgres
-  start_ec2_host
-  reset_ec2_host
+  start_deploy_stand_ins "$REPO"
   start_acme_server
   prepare_laptop "$REPO"
   export DEPLOY_DOMAIN=$DOMAIN ACME_CA="$ACME_DIRECTORY_URL" ACME_CA_ROOT="$ACME_LISTENER_CA" ACME_EMAIL=ops@example.test
@@ -26,9 +21,7 @@ teardown_file() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
   source "$BATS_TEST_DIRNAME/../support/acme.bash"
-  reset_ec2_host
-  stop_ec2_host
-  stop_container_postgres
+  stop_deploy_stand_ins
   stop_acme_server
 }
 

@@ -117,3 +117,21 @@ ENV
   APP_PORT=$(free_port)
   export APP_PORT
 }
+
+# What the deploy end-to-end tests need on this machine (with docker.bash sourced too): Docker with the base and
+# proxy images, the PostgreSQL stand-in for RDS, and a clean EC2 stand-in.
+start_deploy_stand_ins() {
+  local repo=$1
+  ensure_docker
+  ensure_base_images "$repo"
+  ensure_proxy_image "$repo"
+  start_container_postgres
+  start_ec2_host
+  reset_ec2_host
+}
+
+stop_deploy_stand_ins() {
+  reset_ec2_host
+  stop_ec2_host
+  stop_container_postgres
+}
