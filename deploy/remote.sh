@@ -186,6 +186,8 @@ proxy_config() {
 $site {
 	@metrics path /metrics /metrics/*
 	respond @metrics 404
+	# No banner, as the app sends none.
+	header -Server
 SITE
   [[ -n "$domain" ]] && echo '	header Strict-Transport-Security "max-age=31536000"'
   cat <<SITE

@@ -70,6 +70,8 @@ commit_change() {
   ss -Htlnp "sport = :$APP_PORT" | grep -q caddy
   [ "$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/metrics")" = 404 ]
   [ "$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/METRICS/")" = 404 ]
+  run curl -fsS -D - -o /dev/null "$BASE/health"
+  [[ "${output,,}" != *"server:"* ]]
   curl -fsS --unix-socket /home/ec2-user/message-server/run/current/app.sock http://localhost/metrics | grep -q '^http_request_duration_seconds'
 }
 
