@@ -225,10 +225,11 @@ ensure_proxy() {
       rm -f "$config.new"
       return 0
     fi
+    # Only settings the proxy accepted replace the file it starts from after a restart.
     step "Reloading the proxy with the new settings"
+    d exec "$PROXY" caddy reload --config /etc/caddy/Caddyfile.new --adapter caddyfile >/dev/null 2>"$BASE/proxy/reload.log" ||
+      die "the proxy refused the new settings and keeps the old ones: $(tail -n 3 "$BASE/proxy/reload.log")"
     mv "$config.new" "$config"
-    d exec "$PROXY" caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>"$BASE/proxy/reload.log" ||
-      die "the proxy refused the new settings: $(tail -n 3 "$BASE/proxy/reload.log")"
     return 0
   fi
   mv "$config.new" "$config"

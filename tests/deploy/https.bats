@@ -146,6 +146,19 @@ serving_version() {
   [[ "$output" == *"Proxy:      caddy:2 running"* ]]
 }
 
+@test "changed settings reload the running proxy, which keeps its certificate" {
+  local proxy_started before
+  proxy_started=$(docker inspect -f '{{.State.StartedAt}}' message-server-proxy)
+  before=$(served_certificate_details "$DOMAIN")
+  ACME_EMAIL=security@example.test run ./deploy.sh
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Reloading the proxy with the new settings"* ]]
+  grep -q 'email security@example.test' /home/ec2-user/message-server/proxy/Caddyfile
+  [ "$(docker inspect -f '{{.State.StartedAt}}' message-server-proxy)" = "$proxy_started" ]
+  [ "$(served_certificate_details "$DOMAIN")" = "$before" ]
+}
+
 # Waits up to $2 seconds until the proxy serves a certificate for the domain whose issuer contains $1.
 wait_for_served_certificate() {
   local issuer=$1 seconds=$2 _

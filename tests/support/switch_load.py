@@ -13,6 +13,7 @@ acknowledged message exactly once, in order.
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import socket
 import ssl
@@ -167,17 +168,44 @@ class Subscriber(threading.Thread):
             connection.close()
 
 
-def main():
-    arguments = parse_arguments()
-    target = Target(arguments)
-    results = Results()
-    stop_sending, stop_reading = threading.Event(), threading.Event()
-
+def run_subscribers(arguments, target, ready, expected_queue, result_queue):
+    """The subscribers' own process: parsing thousands of events a second must not take the GIL from the senders."""
+    stop_reading = threading.Event()
     subscribers = [Subscriber(target, arguments.topic, stop_reading) for _ in range(arguments.subscribers)]
     for subscriber in subscribers:
         subscriber.start()
     for subscriber in subscribers:
         subscriber.connected.wait(30)
+    ready.set()
+    expected = expected_queue.get()
+    deadline = time.monotonic() + arguments.catch_up_seconds
+    while time.monotonic() < deadline and any(len(s.received) < len(expected) for s in subscribers):
+        time.sleep(0.2)
+    stop_reading.set()
+    result_queue.put({
+        "subscribers": len(subscribers),
+        "subscribers_exact": sum(1 for s in subscribers if s.received == expected),
+        "subscribers_resumed": sum(1 for s in subscribers if s.resumes > 0),
+        "most_received": max((len(s.received) for s in subscribers), default=0),
+        "fewest_received": min((len(s.received) for s in subscribers), default=0),
+    })
+    # The queue sends from a thread of its own: let it finish before the threads still reading are cut off.
+    result_queue.close()
+    result_queue.join_thread()
+    os._exit(0)
+
+
+def main():
+    arguments = parse_arguments()
+    target = Target(arguments)
+    results = Results()
+    stop_sending = threading.Event()
+
+    context = multiprocessing.get_context("fork")
+    ready, expected_queue, result_queue = context.Event(), context.Queue(), context.Queue()
+    reader = context.Process(target=run_subscribers, args=(arguments, target, ready, expected_queue, result_queue), daemon=True)
+    reader.start()
+    ready.wait(60)
     if arguments.ready_file:
         open(arguments.ready_file, "w").close()
 
@@ -195,12 +223,8 @@ def main():
     seconds = time.monotonic() - started
 
     expected = sorted(results.acknowledged)
-    deadline = time.monotonic() + arguments.catch_up_seconds
-    while time.monotonic() < deadline and any(len(s.received) < len(expected) for s in subscribers):
-        time.sleep(0.2)
-    stop_reading.set()
-
-    complete = sum(1 for s in subscribers if s.received == expected)
+    expected_queue.put(expected)
+    subscribers = result_queue.get(timeout=arguments.catch_up_seconds + 30)
     failure_kinds = {}
     for failure in results.failures:
         failure_kinds[failure] = failure_kinds.get(failure, 0) + 1
@@ -212,11 +236,7 @@ def main():
         "requests_per_second": round(results.requests / seconds, 1) if seconds else 0,
         "versions": results.versions,
         "messages": len(expected),
-        "subscribers": len(subscribers),
-        "subscribers_exact": complete,
-        "subscribers_resumed": sum(1 for s in subscribers if s.resumes > 0),
-        "most_received": max((len(s.received) for s in subscribers), default=0),
-        "fewest_received": min((len(s.received) for s in subscribers), default=0),
+        **subscribers,
     }))
     sys.stdout.flush()
     os._exit(0)
