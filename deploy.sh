@@ -21,7 +21,7 @@ Usage: ./deploy.sh [command]
 
 Commands:
   deploy            (default) upload this working tree, build it on the host, switch to it once ready
-  status            the version serving, its health and uptime, the kept releases, the lock
+  status            the URL, the certificate, the version serving, its health and uptime, the kept releases, the lock
   logs [--proxy] [-f]  the serving container's log, or the proxy's (-f follows it)
   rollback          switch back to the previous release, with the same health gate
   exec -- CMD...    run a command in the serving container, e.g. exec -- dotnet MessageServer.dll healthcheck
