@@ -55,10 +55,13 @@ JSON
 }
 
 stop_acme_server() {
-  local pid_file
+  local pid_file pid
   [[ -n "${ACME_DIR:-}" && -d "$ACME_DIR" ]] || return 0
   for pid_file in "$ACME_DIR"/*.pid; do
-    kill "$(cat "$pid_file")" 2>/dev/null || true
+    pid=$(cat "$pid_file")
+    # The recorded process is the subshell of without_inherited_fds; the server is its child.
+    # shellcheck disable=SC2046 # a list of process ids
+    kill $(pgrep -P "$pid") "$pid" 2>/dev/null || true
   done
   rm -rf "$ACME_DIR"
 }

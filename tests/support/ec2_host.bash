@@ -118,10 +118,24 @@ ENV
   export APP_PORT
 }
 
+# The EC2 stand-in is one per machine (the user ec2-user and its home, the containers named message-server*,
+# ports 80 and 443), so deploy test files of all checkouts on the machine take turns: each holds this lock from
+# its setup_file until its process ends.
+DEPLOY_TESTS_LOCK=/var/lock/message-server-deploy-tests.lock
+
+take_turn_on_the_stand_in() {
+  exec {DEPLOY_TESTS_LOCK_FD}>>"$DEPLOY_TESTS_LOCK"
+  if ! flock -w 1200 "$DEPLOY_TESTS_LOCK_FD"; then
+    echo "another checkout's deploy tests held $DEPLOY_TESTS_LOCK for 20 minutes; see who: fuser -v $DEPLOY_TESTS_LOCK" >&2
+    return 1
+  fi
+}
+
 # What the deploy end-to-end tests need on this machine (with docker.bash sourced too): Docker with the base and
 # proxy images, the PostgreSQL stand-in for RDS, and a clean EC2 stand-in.
 start_deploy_stand_ins() {
   local repo=$1
+  take_turn_on_the_stand_in
   ensure_docker
   ensure_base_images "$repo"
   ensure_proxy_image "$repo"
