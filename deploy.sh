@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Deploys message-server from this machine to an EC2 host (Amazon Linux 2023, Debian or Ubuntu) over SSH/scp:
-# the host builds the image and switches to the new container on APP_PORT with no failed request.
+# the host builds the image and switches to the new container with no failed request, behind a front proxy
+# (Caddy) that serves https://DEPLOY_DOMAIN with an automatic certificate, or plain HTTP on APP_PORT.
 # Run ./deploy.sh help for the commands and settings.
 set -euo pipefail
 
@@ -8,7 +9,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=deploy/lib.sh
 source "$repo/deploy/lib.sh"
 
-readonly SETTINGS="DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT DEPLOY_READY_TIMEOUT"
+readonly SETTINGS="DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT DEPLOY_READY_TIMEOUT DEPLOY_DOMAIN ACME_EMAIL ACME_CA ACME_CA_ROOT"
+readonly LETS_ENCRYPT=https://acme-v02.api.letsencrypt.org/directory
 # Relative to the deploy user's home directory, for ssh and scp alike.
 readonly REMOTE_DIR=message-server
 readonly CA_PATH_IN_CONTAINER=/etc/message-server/postgres-ca.pem
@@ -19,8 +21,8 @@ Usage: ./deploy.sh [command]
 
 Commands:
   deploy            (default) upload this working tree, build it on the host, switch to it once ready
-  status            the version serving, its health and uptime, the kept releases, the lock
-  logs [-f]         the serving container's log (-f follows it)
+  status            the URL, the certificate, the version serving, its health and uptime, the kept releases, the lock
+  logs [--proxy] [-f]  the serving container's log, or the proxy's (-f follows it)
   rollback          switch back to the previous release, with the same health gate
   exec -- CMD...    run a command in the serving container, e.g. exec -- dotnet MessageServer.dll healthcheck
   ssh               open a shell on the host
@@ -34,9 +36,21 @@ Settings come from the environment, else from deploy.env next to this script (se
   DEPLOY_SSH_KEY        the .pem key file (optional when ssh-agent or ~/.ssh/config provide one)
   DEPLOY_KNOWN_HOSTS    known_hosts file (default ~/.ssh/known_hosts)
   APP_ENV_FILE          the container's settings: POSTGRES_HOST, POSTGRES_USER, ... (default .env.production)
-  APP_PORT              the port the app answers on (default 5002)
+  APP_PORT              the port the app answers on without a domain (default 5002)
   DEPLOY_READY_TIMEOUT  seconds to wait for the new version to be ready (default 60)
+  DEPLOY_DOMAIN         serve https://DEPLOY_DOMAIN (its DNS A record must point at the host; ports 80 and 443 open)
+                        with a certificate from ACME; unset: plain HTTP on APP_PORT
+  ACME_EMAIL            optional contact address for the certificate authority (expiry warnings)
+  ACME_CA               the ACME directory URL (default Let's Encrypt, $LETS_ENCRYPT;
+                        staging for trials: https://acme-staging-v02.api.letsencrypt.org/directory)
+  ACME_CA_ROOT          PEM file on this machine the proxy trusts for a private or test ACME server
 USAGE
+}
+
+# A host name made of DNS labels, at least two of them, not an address or a URL: what an A record and a
+# certificate can name.
+valid_domain() {
+  [[ ${#1} -le 253 && "$1" =~ ^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]]
 }
 
 load_deploy_settings() {
@@ -48,12 +62,24 @@ load_deploy_settings() {
   APP_ENV_FILE=${APP_ENV_FILE:-.env.production}
   APP_PORT=${APP_PORT:-5002}
   DEPLOY_READY_TIMEOUT=${DEPLOY_READY_TIMEOUT:-60}
+  DEPLOY_DOMAIN=${DEPLOY_DOMAIN:-}
+  ACME_EMAIL=${ACME_EMAIL:-}
+  ACME_CA=${ACME_CA:-$LETS_ENCRYPT}
+  ACME_CA_ROOT=$(expand_home "${ACME_CA_ROOT:-}")
   [[ -n "${DEPLOY_HOST:-}" ]] || die "DEPLOY_HOST is not set: put DEPLOY_HOST=<your EC2 public IP or DNS name> in deploy.env (copy deploy.env.example) or the environment"
   [[ "$DEPLOY_SSH_PORT" =~ ^[0-9]+$ ]] || die "DEPLOY_SSH_PORT must be a port number, got '$DEPLOY_SSH_PORT'"
   if [[ ! "$APP_PORT" =~ ^[0-9]+$ ]] || ((APP_PORT < 1 || APP_PORT > 65535)); then
     die "APP_PORT must be a port number from 1 to 65535, got '$APP_PORT'"
   fi
   [[ "$DEPLOY_READY_TIMEOUT" =~ ^[0-9]+$ ]] || die "DEPLOY_READY_TIMEOUT must be a number of seconds, got '$DEPLOY_READY_TIMEOUT'"
+  if [[ -n "$DEPLOY_DOMAIN" ]] && ! valid_domain "$DEPLOY_DOMAIN"; then
+    die "DEPLOY_DOMAIN must be a DNS name like messages.example.com (no https://, no port, no IP address), got '$DEPLOY_DOMAIN'"
+  fi
+  [[ -z "$ACME_EMAIL" || "$ACME_EMAIL" =~ ^[^@[:space:]]+@[^@[:space:]]+$ ]] || die "ACME_EMAIL must be an e-mail address, got '$ACME_EMAIL'"
+  [[ "$ACME_CA" =~ ^https://[^[:space:]]+$ ]] || die "ACME_CA must be the https:// URL of an ACME directory (e.g. $LETS_ENCRYPT), got '$ACME_CA'"
+  if [[ -n "$ACME_CA_ROOT" ]] && ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ACME_CA_ROOT" 2>/dev/null; then
+    die "ACME_CA_ROOT must be a PEM certificate file on this machine, got '$ACME_CA_ROOT'"
+  fi
   DEPLOY_SSH_KEY=$(expand_home "$DEPLOY_SSH_KEY")
   DEPLOY_KNOWN_HOSTS=$(expand_home "$DEPLOY_KNOWN_HOSTS")
   APP_ENV_FILE=$(expand_home "$APP_ENV_FILE")
@@ -168,8 +194,22 @@ host() {
 }
 
 upload_host_scripts() {
-  remote "mkdir -p $REMOTE_DIR/bin $REMOTE_DIR/releases && install -d -m 700 $REMOTE_DIR/env"
+  remote "mkdir -p $REMOTE_DIR/bin $REMOTE_DIR/releases $REMOTE_DIR/proxy && install -d -m 700 $REMOTE_DIR/env"
   upload "$repo/deploy/remote.sh" "$repo/deploy/lib.sh" "$DEPLOY_USER@$DEPLOY_HOST:$REMOTE_DIR/bin/"
+}
+
+# The CA the proxy trusts for the ACME server itself lives next to its configuration; none means the system's.
+upload_acme_ca_root() {
+  if [[ -n "$ACME_CA_ROOT" ]]; then
+    upload "$ACME_CA_ROOT" "$DEPLOY_USER@$DEPLOY_HOST:$REMOTE_DIR/proxy/acme-ca-root.pem"
+  else
+    remote "rm -f $REMOTE_DIR/proxy/acme-ca-root.pem"
+  fi
+}
+
+# The address clients use: https on the domain, else plain HTTP on the host's APP_PORT.
+public_url() {
+  if [[ -n "$DEPLOY_DOMAIN" ]]; then echo "https://$DEPLOY_DOMAIN"; else echo "http://$DEPLOY_HOST:$APP_PORT"; fi
 }
 
 # --- deploy -------------------------------------------------------------------------------------------------
@@ -200,7 +240,7 @@ deploy() {
   step "Preflight checks"
   preflight
   version=$(release_version "$repo")
-  echo "Release $version -> $DEPLOY_USER@$DEPLOY_HOST, app on port $APP_PORT"
+  echo "Release $version -> $DEPLOY_USER@$DEPLOY_HOST, serving $(public_url)"
 
   step "Connecting to $DEPLOY_HOST (one multiplexed SSH connection)"
   connect
@@ -221,14 +261,15 @@ deploy() {
   if [[ -n "$ca" && -f "$ca" ]]; then
     upload "$ca" "$DEPLOY_USER@$DEPLOY_HOST:$REMOTE_DIR/env/incoming-$version-postgres-ca.pem"
   fi
+  upload_acme_ca_root
   remote "chmod 600 $REMOTE_DIR/env/incoming-$version.env"
   rm -f "$work/app.env"
   echo "$(wc -l <"$work/files") files, $(du -h "$work/release.tar.gz" | cut -f1) compressed"
 
   step "Building and switching on the host"
-  host deploy "$version" "$APP_PORT" "$DEPLOY_READY_TIMEOUT" "${USER:-someone}@$(hostname)"
+  host deploy "$version" "$APP_PORT" "$DEPLOY_READY_TIMEOUT" "${USER:-someone}@$(hostname)" "$DEPLOY_DOMAIN" "$ACME_EMAIL" "$ACME_CA"
 
-  echo "Deployed $version: http://$DEPLOY_HOST:$APP_PORT (took ${SECONDS}s)"
+  echo "Deployed $version: $(public_url) (took ${SECONDS}s)"
 }
 
 main() {
@@ -245,13 +286,14 @@ main() {
     rollback)
       connect
       upload_host_scripts
-      host rollback "$APP_PORT" "$DEPLOY_READY_TIMEOUT" "${USER:-someone}@$(hostname)"
-      echo "Rolled back: http://$DEPLOY_HOST:$APP_PORT (took ${SECONDS}s)"
+      upload_acme_ca_root
+      host rollback "$APP_PORT" "$DEPLOY_READY_TIMEOUT" "${USER:-someone}@$(hostname)" "$DEPLOY_DOMAIN" "$ACME_EMAIL" "$ACME_CA"
+      echo "Rolled back: $(public_url) (took ${SECONDS}s)"
       ;;
     status | unlock)
       connect
       upload_host_scripts
-      if [[ "$command" == status ]]; then host status "$APP_PORT"; else host unlock; fi
+      if [[ "$command" == status ]]; then host status "$APP_PORT" "$DEPLOY_DOMAIN"; else host unlock; fi
       ;;
     logs)
       connect

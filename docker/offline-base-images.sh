@@ -4,16 +4,20 @@
 # from a debootstrapped Debian root plus this machine's own .NET install, for machines that cannot reach
 # Microsoft's registry (air-gapped networks, this project's CI). With --seed-packages DIR the SDK stand-in
 # also carries the NuGet packages the project needs, so the unmodified Dockerfile builds without network.
+# With --proxy it builds only caddy:2, the deploy's front proxy, from this machine's Debian caddy package.
 #
 #   docker/offline-base-images.sh [--seed-packages DIR] [--force]
+#   docker/offline-base-images.sh --proxy [--force]
 #
-# Needs: docker (engine running), debootstrap, a Debian mirror (read from /etc/apt, or DEBIAN_MIRROR), dotnet.
+# Needs: docker (engine running), debootstrap, a Debian mirror (read from /etc/apt, or DEBIAN_MIRROR), dotnet;
+# for --proxy, caddy (apt-get install caddy) instead of dotnet.
 set -euo pipefail
 
 readonly ROOTFS_IMAGE="message-server-standin/debian:bookworm"
 readonly SDK_BASE_IMAGE="message-server-standin/sdk-base:10.0"
 readonly ASPNET_IMAGE="mcr.microsoft.com/dotnet/aspnet:10.0"
 readonly SDK_IMAGE="mcr.microsoft.com/dotnet/sdk:10.0"
+readonly PROXY_IMAGE="caddy:2"
 
 die() {
   echo "offline-base-images: $*" >&2
@@ -103,28 +107,57 @@ DOCKERFILE
   docker build --force-rm -q -t "$SDK_IMAGE" "$work/seed" >/dev/null
 }
 
+# The proxy stand-in: like the official image, caddy in /usr/bin, its data in /data and its autosaved
+# configuration in /config (XDG folders), run as root so it may bind 80 and 443.
+build_proxy() {
+  local work=$1 caddy
+  caddy=$(command -v caddy) || die "caddy is missing: apt-get install caddy (its binary goes into the $PROXY_IMAGE stand-in)"
+  log "building $PROXY_IMAGE from $caddy ($(caddy version | cut -d' ' -f1))"
+  mkdir -p "$work/proxy"
+  cp "$caddy" "$work/proxy/caddy"
+  cat >"$work/proxy/Dockerfile" <<DOCKERFILE
+FROM $ROOTFS_IMAGE
+COPY caddy /usr/bin/caddy
+RUN mkdir -p /config/caddy /data/caddy /etc/caddy /srv
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
+VOLUME /config /data
+EXPOSE 80 443
+WORKDIR /srv
+LABEL message-server.standin=true
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+DOCKERFILE
+  docker build --force-rm -q -t "$PROXY_IMAGE" "$work/proxy" >/dev/null
+}
+
 work=""
 
 main() {
-  local seed="" force=false dotnet_root
+  local seed="" force=false proxy=false dotnet_root
   while (($# > 0)); do
     case "$1" in
       --seed-packages) seed=${2:?--seed-packages needs a folder}; shift 2 ;;
       --force) force=true; shift ;;
-      -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+      --proxy) proxy=true; shift ;;
+      -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
       *) die "unknown argument '$1' (see --help)" ;;
     esac
   done
   docker info >/dev/null 2>&1 || die "the Docker engine is not running (start dockerd or the docker service)"
-  command -v dotnet >/dev/null || die "dotnet is missing: the stand-ins copy this machine's .NET install"
-  dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
-  [[ -d "$dotnet_root/shared/Microsoft.AspNetCore.App" ]] || die "no ASP.NET Core runtime under $dotnet_root"
-
   work=$(mktemp -d)
   trap 'rm -rf "${work}"' EXIT
   if $force || ! have_image "$ROOTFS_IMAGE"; then
     build_rootfs "$work"
   fi
+  if $proxy; then
+    if $force || ! have_image "$PROXY_IMAGE"; then
+      build_proxy "$work"
+    fi
+    log "stand-in ready: $PROXY_IMAGE"
+    return 0
+  fi
+  command -v dotnet >/dev/null || die "dotnet is missing: the stand-ins copy this machine's .NET install"
+  dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+  [[ -d "$dotnet_root/shared/Microsoft.AspNetCore.App" ]] || die "no ASP.NET Core runtime under $dotnet_root"
   if $force || ! have_image "$ASPNET_IMAGE"; then
     build_aspnet "$work" "$dotnet_root"
   fi

@@ -8,14 +8,16 @@ setup() {
   cp "$REPO/deploy.sh" "$REPO/Dockerfile" "$WORK/"
   cp "$REPO/deploy/lib.sh" "$REPO/deploy/remote.sh" "$WORK/deploy/"
   cd "$WORK" || return 1
-  unset DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT DEPLOY_READY_TIMEOUT
+  unset DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT DEPLOY_READY_TIMEOUT \
+    DEPLOY_DOMAIN ACME_EMAIL ACME_CA ACME_CA_ROOT
   printf 'POSTGRES_HOST=db\nPOSTGRES_USER=app\nPOSTGRES_PASSWORD=secret\n' >.env.production
 }
 
 @test "help lists every command and setting" {
   run ./deploy.sh help
   [ "$status" -eq 0 ]
-  for word in deploy status logs rollback exec ssh unlock DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT; do
+  for word in deploy status logs rollback exec ssh unlock DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT \
+    DEPLOY_DOMAIN ACME_EMAIL ACME_CA ACME_CA_ROOT acme-staging-v02; do
     [[ "$output" == *"$word"* ]]
   done
 }
@@ -78,4 +80,26 @@ setup() {
   DEPLOY_HOST=192.0.2.1 run ./deploy.sh
   [ "$status" -eq 1 ]
   [[ "$output" == *"no Dockerfile"* ]]
+}
+
+@test "a DEPLOY_DOMAIN that is a URL or an address is refused with what to write instead" {
+  for domain in https://messages.example.com messages.example.com:443 203.0.113.10 localhost; do
+    DEPLOY_HOST=192.0.2.1 DEPLOY_DOMAIN=$domain run ./deploy.sh
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"DEPLOY_DOMAIN must be a DNS name like messages.example.com"*"'$domain'"* ]]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+}
+
+@test "bad ACME settings are each named in one line" {
+  DEPLOY_HOST=192.0.2.1 DEPLOY_DOMAIN=messages.example.com ACME_CA=http://acme.example/dir run ./deploy.sh
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"ACME_CA must be the https:// URL of an ACME directory"* ]]
+  DEPLOY_HOST=192.0.2.1 DEPLOY_DOMAIN=messages.example.com ACME_EMAIL=ops run ./deploy.sh
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"ACME_EMAIL must be an e-mail address, got 'ops'"* ]]
+  echo "not a certificate" >root.pem
+  DEPLOY_HOST=192.0.2.1 DEPLOY_DOMAIN=messages.example.com ACME_CA_ROOT=root.pem run ./deploy.sh
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"ACME_CA_ROOT must be a PEM certificate file on this machine, got 'root.pem'"* ]]
 }

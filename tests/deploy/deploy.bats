@@ -7,33 +7,9 @@ setup_file() {
   export REPO
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
-  ensure_docker
-  ensure_base_images "$REPO"
-  start_container_postgres
-  start_ec2_host
-  reset_ec2_host
+  start_deploy_stand_ins "$REPO"
 
-  # The laptop: a copy of the working tree in its own git repository, so releases get a git sha.
-  export WORKTREE="$BATS_FILE_TMPDIR/laptop"
-  mkdir -p "$WORKTREE"
-  git -C "$REPO" ls-files -co --exclude-standard -z | tar -C "$REPO" --null -T - -c | tar -C "$WORKTREE" -x
-  git -C "$WORKTREE" init -q
-  git -C "$WORKTREE" add -A
-  git -C "$WORKTREE" -c user.name=test -c user.email=test@example.com commit -qm "release one"
-
-  # The container shares the host's network, so the RDS stand-in is at 127.0.0.1.
-  install -m 600 /dev/null "$WORKTREE/.env.production"
-  cat >"$WORKTREE/.env.production" <<ENV
-POSTGRES_HOST=127.0.0.1
-POSTGRES_PORT=$PG_PORT
-POSTGRES_USER=postgres
-POSTGRES_PASSWORD=$PG_PASSWORD
-POSTGRES_SSLMODE=disable
-ENV
-  export DEPLOY_HOST=127.0.0.1 DEPLOY_USER=ec2-user DEPLOY_SSH_PORT="$SSH_PORT" DEPLOY_SSH_KEY="$SSH_KEY"
-  export DEPLOY_KNOWN_HOSTS="$BATS_FILE_TMPDIR/known_hosts"
-  export APP_PORT
-  APP_PORT=$(free_port)
+  prepare_laptop "$REPO"
   export OUTPUTS="$BATS_FILE_TMPDIR/all-deploy-output.log"
   : >"$OUTPUTS"
 }
@@ -41,13 +17,12 @@ ENV
 teardown_file() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
   source "$BATS_TEST_DIRNAME/../support/ec2_host.bash"
-  reset_ec2_host
-  stop_ec2_host
-  stop_container_postgres
+  stop_deploy_stand_ins
 }
 
 setup() {
   source "$BATS_TEST_DIRNAME/../support/docker.bash"
+  source "$BATS_TEST_DIRNAME/../support/switch_load.bash"
   BASE="http://127.0.0.1:$APP_PORT"
   cd "$WORKTREE" || return 1
 }
@@ -73,6 +48,7 @@ commit_change() {
   [ "$status" -eq 0 ]
   [[ "$output" == *"First connection to [127.0.0.1]:$SSH_PORT"* ]]
   [[ "$output" == *"Recorded host key: "*"SHA256:"* ]]
+  [[ "$output" == *"Starting the proxy (caddy:2) on port $APP_PORT"* ]]
   [[ "$output" == *"Deployed "*"http://127.0.0.1:$APP_PORT"* ]]
   run curl -fsS "$BASE/ready"
   [ "$status" -eq 0 ]
@@ -81,38 +57,36 @@ commit_change() {
   run psql_query "SELECT text FROM messages WHERE topic = 'deployed'"
   [ "$output" = "via the deployed container" ]
   [ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}' message-server)" = "unless-stopped true [ALL] [no-new-privileges]" ]
+  # Docker versions differ in whether they spell the capability with its CAP_ prefix.
+  [[ "$(docker inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapAdd}}' message-server-proxy)" =~ ^"unless-stopped true ["(CAP_)?"NET_BIND_SERVICE]"$ ]]
   serving_version >"$BATS_FILE_TMPDIR/first-version"
 }
 
+@test "the app listens on no network port: the proxy holds APP_PORT and keeps /metrics to the host" {
+  local app_pid
+  app_pid=$(docker inspect -f '{{.State.Pid}}' message-server)
+  run bash -c "ss -Htlnp | grep 'pid=$app_pid,'"
+  [ "$status" -ne 0 ]
+  ss -Htlnp "sport = :$APP_PORT" | grep -q caddy
+  [ "$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/metrics")" = 404 ]
+  [ "$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/METRICS/")" = 404 ]
+  run curl -fsS -D - -o /dev/null "$BASE/health"
+  [[ "${output,,}" != *"server:"* ]]
+  curl -fsS --unix-socket /home/ec2-user/message-server/run/current/app.sock http://localhost/metrics | grep -q '^http_request_duration_seconds'
+}
+
 @test "a code change deployed under continuous load serves the new version with zero failed requests" {
-  local before after load_log="$BATS_FILE_TMPDIR/load.log" total failed loaders=() client
+  local before after
   before=$(serving_version)
   commit_change "release two"
-  # Keep-alive HTTP load for the whole deploy: four clients, each reusing its connection, 100 requests/s each.
-  for client in 1 2 3 4; do
-    curl --rate 100/s -sS -w '\n%{http_code}\n' "$BASE/health?client=$client&n=[1-1000000]" >"$load_log.$client" 2>/dev/null &
-    loaders+=($!)
-  done
-  sleep 1
-  deploy
-  sleep 1
-  kill "${loaders[@]}" 2>/dev/null || true
-  wait "${loaders[@]}" 2>/dev/null || true
-  cat "$load_log".* >"$load_log"
+  deploy_under_load "$BASE" --subscribers 50 --connections 4 --rate 340
+  printf '%s\n' "$output" >>"$OUTPUTS"
   echo "$output"
   [ "$status" -eq 0 ]
-
   after=$(serving_version)
   [ "$after" != "$before" ]
   [[ "$after" == *"-$(git rev-parse --short=7 HEAD)" ]]
-  total=$(grep -cE '^[0-9]{3}$' "$load_log")
-  failed=$(grep -E '^[0-9]{3}$' "$load_log" | grep -vc '^200$' || true)
-  echo "# load during the switch: $total requests, $failed failed" >&3
-  [ "$total" -gt 1000 ]
-  [ "$failed" -eq 0 ]
-  # The load spanned the switch: it was answered by both versions.
-  grep -qF "\"version\":\"$before\"" "$load_log"
-  grep -qF "\"version\":\"$after\"" "$load_log"
+  assert_switch_unnoticed "$before" "$after"
 }
 
 @test "a build that fails leaves the serving version untouched and exits non-zero" {
@@ -159,6 +133,8 @@ commit_change() {
   deploy status
   echo "$output"
   [ "$status" -eq 0 ]
+  [[ "$output" == *"URL:        http://<this host>:$APP_PORT"* ]]
+  [[ "$output" == *"Proxy:      caddy:2 running"* ]]
   [[ "$output" == *"Serving:    $first"* ]]
   [[ "$output" == *"running since"* ]]
   [[ "$output" == *"$current"* ]]
@@ -167,7 +143,7 @@ commit_change() {
 
   deploy logs
   [ "$status" -eq 0 ]
-  [[ "$output" == *"message-server $first listening on port $APP_PORT"* ]]
+  [[ "$output" == *"message-server $first listening on socket /run/message-server/app.sock"* ]]
 }
 
 @test "exec runs a command in the serving container, the tokens command included" {

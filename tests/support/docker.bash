@@ -60,6 +60,16 @@ ensure_base_images() {
   done
 }
 
+# The deploy's front proxy: the official caddy:2 when it can be pulled, else the stand-in built from the
+# Debian caddy package.
+ensure_proxy_image() {
+  local repo=$1
+  if docker image inspect caddy:2 >/dev/null 2>&1 || timeout 30 docker pull -q caddy:2 >/dev/null 2>&1; then
+    return 0
+  fi
+  "$repo/docker/offline-base-images.sh" --proxy >&2
+}
+
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
 

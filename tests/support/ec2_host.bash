@@ -80,10 +80,72 @@ stop_ec2_host() {
   rm -f /etc/sudoers.d/90-message-server-test
 }
 
-# Removes what earlier deploys left on the stand-in host: containers, images, the deploy folder.
+# Removes what earlier deploys left on the stand-in host: containers, images, volumes (the proxy's
+# certificates too), the deploy folder.
 reset_ec2_host() {
-  docker rm -f message-server message-server-next >/dev/null 2>&1 || true
-  docker volume rm message-server-data >/dev/null 2>&1 || true
+  docker rm -f message-server message-server-next message-server-proxy >/dev/null 2>&1 || true
+  docker volume rm message-server-data message-server-proxy-data message-server-proxy-config >/dev/null 2>&1 || true
   docker images message-server --format '{{.Repository}}:{{.Tag}}' | grep -E ':[0-9]{8}T' | xargs -r docker rmi -f >/dev/null 2>&1 || true
   rm -rf "/home/$EC2_USER/message-server"
+}
+
+# The laptop of the deploy tests: a copy of the working tree in its own git repository (so releases get a git
+# sha) with an app env file for the PostgreSQL stand-in, and the settings that reach the stand-in host.
+# Sets WORKTREE, DEPLOY_* and APP_PORT.
+prepare_laptop() {
+  local repo=$1
+  export WORKTREE="$BATS_FILE_TMPDIR/laptop"
+  mkdir -p "$WORKTREE"
+  git -C "$repo" ls-files -co --exclude-standard -z | tar -C "$repo" --null -T - -c | tar -C "$WORKTREE" -x
+  git -C "$WORKTREE" init -q
+  git -C "$WORKTREE" add -A
+  git -C "$WORKTREE" -c user.name=test -c user.email=test@example.com commit -qm "release one"
+
+  # The container shares the host's network, so the RDS stand-in is at 127.0.0.1. The load tests publish
+  # from one address at more than the default 50/s.
+  install -m 600 /dev/null "$WORKTREE/.env.production"
+  cat >"$WORKTREE/.env.production" <<ENV
+POSTGRES_HOST=127.0.0.1
+POSTGRES_PORT=$PG_PORT
+POSTGRES_USER=postgres
+POSTGRES_PASSWORD=$PG_PASSWORD
+POSTGRES_SSLMODE=disable
+RATE_LIMIT_PUBLISHES_PER_SECOND=1000
+ENV
+  export DEPLOY_HOST=127.0.0.1 DEPLOY_USER=ec2-user DEPLOY_SSH_PORT="$SSH_PORT" DEPLOY_SSH_KEY="$SSH_KEY"
+  export DEPLOY_KNOWN_HOSTS="$BATS_FILE_TMPDIR/known_hosts"
+  APP_PORT=$(free_port)
+  export APP_PORT
+}
+
+# The EC2 stand-in is one per machine (the user ec2-user and its home, the containers named message-server*,
+# ports 80 and 443), so deploy test files of all checkouts on the machine take turns: each holds this lock from
+# its setup_file until its process ends.
+DEPLOY_TESTS_LOCK=/var/lock/message-server-deploy-tests.lock
+
+take_turn_on_the_stand_in() {
+  exec {DEPLOY_TESTS_LOCK_FD}>>"$DEPLOY_TESTS_LOCK"
+  if ! flock -w 1200 "$DEPLOY_TESTS_LOCK_FD"; then
+    echo "another checkout's deploy tests held $DEPLOY_TESTS_LOCK for 20 minutes; see who: fuser -v $DEPLOY_TESTS_LOCK" >&2
+    return 1
+  fi
+}
+
+# What the deploy end-to-end tests need on this machine (with docker.bash sourced too): Docker with the base and
+# proxy images, the PostgreSQL stand-in for RDS, and a clean EC2 stand-in.
+start_deploy_stand_ins() {
+  local repo=$1
+  take_turn_on_the_stand_in
+  ensure_docker
+  ensure_base_images "$repo"
+  ensure_proxy_image "$repo"
+  start_container_postgres
+  start_ec2_host
+  reset_ec2_host
+}
+
+stop_deploy_stand_ins() {
+  reset_ec2_host
+  stop_ec2_host
+  stop_container_postgres
 }

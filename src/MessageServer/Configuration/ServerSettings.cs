@@ -14,13 +14,13 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     public int StreamSubscriberBuffer { get; init; } = 1000;
 
     /// <summary>
-    /// Let another process (the next version, during a deploy) listen on the same PORT at the same time
-    /// (SO_REUSEPORT), so the switch between versions drops no connection.
+    /// When set, the server listens on this Unix socket instead of PORT: the deploy's front proxy connects there,
+    /// and no network port of the app is open at all.
     /// </summary>
-    public bool ReusePort { get; init; }
+    public string? SocketPath { get; init; }
 
-    /// <summary>A second port, on loopback only, that reaches this instance alone: the deploy's health gate.</summary>
-    public int? InstancePort { get; init; }
+    /// <summary>The longest Unix socket path Linux accepts (sun_path holds 108 bytes with the terminating zero).</summary>
+    public const int MaxSocketPathBytes = 107;
 
     /// <summary>Whether /metrics is served at all (METRICS=off turns it off).</summary>
     public bool MetricsEnabled { get; init; } = true;
@@ -71,8 +71,11 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var heartbeatSeconds = ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems);
         var subscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems);
 
-        var reusePort = ParseBoolean(Read("REUSE_PORT"), "REUSE_PORT", problems);
-        int? instancePort = Read("INSTANCE_PORT") is { } instance ? ParsePort(instance, "INSTANCE_PORT", 0, allowZero: false, problems) : null;
+        var socketPath = Read("SOCKET_PATH");
+        if (socketPath is not null && (!Path.IsPathFullyQualified(socketPath) || System.Text.Encoding.UTF8.GetByteCount(socketPath) > MaxSocketPathBytes || !Directory.Exists(Path.GetDirectoryName(socketPath))))
+        {
+            problems.Add($"SOCKET_PATH must be an absolute path of at most {MaxSocketPathBytes} bytes in an existing folder, got '{socketPath}'.");
+        }
 
         var metrics = Read("METRICS")?.ToLowerInvariant() ?? "on";
         if (metrics is not ("on" or "off"))
@@ -146,8 +149,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
             Webhooks = webhooks,
             StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
             StreamSubscriberBuffer = subscriberBuffer,
-            ReusePort = reusePort,
-            InstancePort = instancePort,
+            SocketPath = socketPath,
         };
         errors = problems;
         return problems.Count == 0;

@@ -12,19 +12,22 @@ public static class HealthProbe
 
     public static async Task<int> RunAsync(ServerSettings settings)
     {
-        // INSTANCE_PORT reaches this process alone even when another version shares PORT during a deploy.
-        var port = settings.InstancePort ?? (settings.Port == 0 ? ServerSettings.DefaultPort : settings.Port);
-        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        var port = settings.Port == 0 ? ServerSettings.DefaultPort : settings.Port;
+        var (handler, address) = settings.SocketPath is { } socketPath
+            ? (UnixSocketListener.ClientHandler(socketPath), $"{socketPath} (/ready)")
+            : (new SocketsHttpHandler(), $"http://127.0.0.1:{port}/ready");
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(3) };
         try
         {
-            using var response = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/ready"));
+            // Over the socket the host name is only the request's Host header.
+            using var response = await client.GetAsync(new Uri(settings.SocketPath is null ? address : "http://localhost/ready"));
             var body = await response.Content.ReadAsStringAsync();
             Console.WriteLine($"healthcheck: {(int)response.StatusCode} {body}");
             return response.IsSuccessStatusCode ? 0 : 1;
         }
         catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
         {
-            Console.WriteLine($"healthcheck: no answer from http://127.0.0.1:{port}/ready ({exception.Message})");
+            Console.WriteLine($"healthcheck: no answer from {address} ({exception.Message})");
             return 1;
         }
     }

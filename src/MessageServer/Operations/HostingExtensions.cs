@@ -23,16 +23,19 @@ public static class HostingExtensions
         builder.Services.AddSingleton(settings);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenAnyIP(settings.Port);
-            if (settings.InstancePort is { } instancePort)
+            if (settings.SocketPath is { } socketPath)
             {
-                kestrel.ListenLocalhost(instancePort);
+                kestrel.ListenUnixSocket(socketPath);
+            }
+            else
+            {
+                kestrel.ListenAnyIP(settings.Port);
             }
             kestrel.AddServerHeader = false;
         });
-        if (settings.ReusePort)
+        if (settings.SocketPath is not null)
         {
-            builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = ReusePortListener.CreateBoundSocket(settings.Port));
+            builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = UnixSocketListener.CreateBoundSocket);
         }
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.ConfigureHttpJsonOptions(json =>

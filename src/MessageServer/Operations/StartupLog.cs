@@ -8,8 +8,8 @@ public sealed class StartupLog(ServerSettings settings, Security.AccessControl a
     public Task StartAsync(CancellationToken cancellationToken)
     {
         logger.LogInformation(
-            "message-server {Version} listening on port {Port}, storage {Storage}, auth {AuthMode}, metrics {Metrics}, retention {Retention}",
-            settings.Version, settings.Port, settings.StorageDescription, access.Describe(),
+            "message-server {Version} listening on {Endpoint}, storage {Storage}, auth {AuthMode}, metrics {Metrics}, retention {Retention}",
+            settings.Version, settings.SocketPath is { } socketPath ? $"socket {socketPath}" : $"port {settings.Port}", settings.StorageDescription, access.Describe(),
             settings.MetricsEnabled ? settings.MetricsPort is { } port ? $"on port {port}" : "on" : "off", settings.Retention.Describe());
         return Task.CompletedTask;
     }

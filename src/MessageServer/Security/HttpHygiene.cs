@@ -35,8 +35,10 @@ public static class HttpHygiene
         });
         builder.Services.Configure<ForwardedHeadersOptions>(forwarded =>
         {
-            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor;
-            // Only the configured proxies are believed; by default not even loopback is.
+            // The client's address for rate limits and logs, and whether it came over https, for the request's scheme.
+            forwarded.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            // Only the configured proxies are believed; by default not even loopback is. A connection over
+            // SOCKET_PATH has no address: the middleware believes its nearest hop, the proxy that opened it.
             forwarded.KnownProxies.Clear();
             forwarded.KnownIPNetworks.Clear();
             foreach (var network in settings.TrustedProxies)

@@ -116,4 +116,24 @@ public sealed class ServerSettingsTests
     {
         Assert.Equal("2026-11-25-abc1234", Load(("APP_VERSION", "2026-11-25-abc1234")).Settings.Version);
     }
+
+    [Theory]
+    [InlineData("relative/app.sock")]
+    [InlineData("/no/such/folder/app.sock")]
+    public void A_SOCKET_PATH_that_cannot_be_bound_is_named(string path)
+    {
+        var (_, errors, ok) = Load(("SOCKET_PATH", path));
+
+        Assert.False(ok);
+        Assert.StartsWith("SOCKET_PATH must be an absolute path", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_SOCKET_PATH_longer_than_Linux_allows_is_named()
+    {
+        var (_, errors, ok) = Load(("SOCKET_PATH", Path.Combine(Path.GetTempPath(), new string('s', 120))));
+
+        Assert.False(ok);
+        Assert.Contains("at most 107 bytes", Assert.Single(errors), StringComparison.Ordinal);
+    }
 }

@@ -11,7 +11,7 @@ public static class ServerProcess
     public static Dictionary<string, string?> Environment(IDictionary<string, string?> settings)
     {
         var environment = new Dictionary<string, string?>();
-        foreach (var name in new[] { "PORT", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "SQLITE_PATH", "APP_VERSION", "AUTH_DEFAULT_ACCESS", "LOG_FORMAT", "METRICS", "METRICS_PORT", "TRUSTED_PROXIES", "CORS_ORIGINS" })
+        foreach (var name in new[] { "PORT", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "SQLITE_PATH", "APP_VERSION", "AUTH_DEFAULT_ACCESS", "LOG_FORMAT", "METRICS", "METRICS_PORT", "TRUSTED_PROXIES", "CORS_ORIGINS", "SOCKET_PATH" })
         {
             environment[name] = null;
         }
@@ -26,7 +26,7 @@ public static class ServerProcess
     public static Task<ProcessResult> RunToExitAsync(IDictionary<string, string?> settings) =>
         ProcessRunner.RunAsync("dotnet", [AssemblyPath], Environment(settings), TimeSpan.FromSeconds(30));
 
-    /// <summary>Starts the server process on a free port and waits for /ready.</summary>
+    /// <summary>Starts the server process on a free port (or on SOCKET_PATH when given) and waits for /ready.</summary>
     /// <param name="workingDirectory">Where the process starts; by default the app's folder, as the container's WORKDIR.</param>
     public static async Task<RunningServer> StartAsync(
         IDictionary<string, string?> settings, int? port = null, bool waitUntilReady = true, string? workingDirectory = null)
@@ -35,9 +35,9 @@ public static class ServerProcess
         var environment = Environment(settings);
         environment["PORT"] = port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var process = ProcessRunner.Start("dotnet", [AssemblyPath], environment, workingDirectory ?? AppContext.BaseDirectory);
-        // With INSTANCE_PORT, readiness is asked there: PORT may be shared with another process.
-        var readyPort = settings.TryGetValue("INSTANCE_PORT", out var instancePort) && instancePort is not null ? instancePort : environment["PORT"];
-        var server = new RunningServer(process, new Uri($"http://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{readyPort}/ready"));
+        var server = settings.TryGetValue("SOCKET_PATH", out var socketPath) && socketPath is not null
+            ? new RunningServer(process, new Uri("http://localhost"), MessageServer.Operations.UnixSocketListener.ClientHandler(socketPath))
+            : new RunningServer(process, new Uri($"http://127.0.0.1:{port}"));
         if (waitUntilReady)
         {
             await server.WaitUntilReadyAsync();
@@ -52,14 +52,11 @@ public sealed class RunningServer : IAsyncDisposable
     private readonly Process process;
     private readonly System.Text.StringBuilder output = new();
 
-    private readonly Uri readyAddress;
-
-    public RunningServer(Process process, Uri baseAddress, Uri readyAddress)
+    public RunningServer(Process process, Uri baseAddress, HttpMessageHandler? handler = null)
     {
         this.process = process;
-        this.readyAddress = readyAddress;
         BaseAddress = baseAddress;
-        Client = new HttpClient { BaseAddress = baseAddress };
+        Client = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = baseAddress };
         process.OutputDataReceived += (_, line) => { lock (output) { output.AppendLine(line.Data); } };
         process.ErrorDataReceived += (_, line) => { lock (output) { output.AppendLine(line.Data); } };
         process.BeginOutputReadLine();
@@ -83,7 +80,7 @@ public sealed class RunningServer : IAsyncDisposable
             Assert.False(process.HasExited, $"The server exited early:\n{Output}");
             try
             {
-                using var response = await Client.GetAsync(readyAddress);
+                using var response = await Client.GetAsync(new Uri("/ready", UriKind.Relative));
                 if (response.IsSuccessStatusCode)
                 {
                     return;

@@ -39,7 +39,7 @@ public sealed class LoggingTests(PostgresFixture postgres)
         Assert.True(state.TryGetProperty("DurationMs", out _));
         var startup = Assert.Single(entries, e => e.GetProperty("Category").GetString() == "MessageServer.Operations.StartupLog").GetProperty("State");
         Assert.Contains("postgres 127.0.0.1", startup.GetProperty("Storage").GetString(), StringComparison.Ordinal);
-        Assert.True(startup.TryGetProperty("Version", out _) && startup.TryGetProperty("Port", out _) && startup.TryGetProperty("AuthMode", out _));
+        Assert.True(startup.TryGetProperty("Version", out _) && startup.TryGetProperty("Endpoint", out _) && startup.TryGetProperty("AuthMode", out _));
         Assert.DoesNotContain(PostgresServer.Password, output, StringComparison.Ordinal);
     }
 
