@@ -32,15 +32,18 @@ public sealed partial class RequestTelemetry(RequestDelegate next, ILogger<Reque
             {
                 ServerMetrics.ObserveRequest(route ?? "", context.Request.Method, context.Response.StatusCode, duration);
             }
-            if (logger.IsEnabled(LogLevel.Information))
+            // Probes (/health, /ready) come every second from Docker, load balancers and the deploy: at Debug, so that
+            // they do not push what matters (why the server is not ready) out of the log's tail.
+            var level = route is "/health" or "/ready" ? LogLevel.Debug : LogLevel.Information;
+            if (logger.IsEnabled(level))
             {
-                LogRequest(logger, context.Request.Method, route ?? "(no route)", context.Response.StatusCode, duration.TotalMilliseconds, requestId);
+                LogRequest(logger, level, context.Request.Method, route ?? "(no route)", context.Response.StatusCode, duration.TotalMilliseconds, requestId);
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Method} {Route} answered {StatusCode} in {DurationMs:0.0} ms, request {RequestId}")]
-    private static partial void LogRequest(ILogger logger, string method, string route, int statusCode, double durationMs, string requestId);
+    [LoggerMessage(Message = "{Method} {Route} answered {StatusCode} in {DurationMs:0.0} ms, request {RequestId}")]
+    private static partial void LogRequest(ILogger logger, LogLevel level, string method, string route, int statusCode, double durationMs, string requestId);
 
     private static string RequestId(HttpContext context)
     {
