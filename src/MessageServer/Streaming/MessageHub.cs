@@ -141,6 +141,10 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
         private readonly HashSet<Subscription> subscriptions = [];
         private bool closed;
 
+        // What deliveries iterate, made again only after a change: a copy per event would cost a large-object
+        // allocation per message once a topic has more than ~10,000 subscribers.
+        private Subscription[]? snapshot;
+
         public int Count
         {
             get { lock (subscriptions) { return subscriptions.Count; } }
@@ -155,6 +159,7 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
                     return false;
                 }
                 subscriptions.Add(subscription);
+                snapshot = null;
                 return true;
             }
         }
@@ -168,6 +173,7 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
                 {
                     return (false, false);
                 }
+                snapshot = null;
                 closed = subscriptions.Count == 0;
                 return (true, closed);
             }
@@ -177,7 +183,7 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
         {
             lock (subscriptions)
             {
-                return [.. subscriptions];
+                return snapshot ??= [.. subscriptions];
             }
         }
 

@@ -177,9 +177,12 @@ public static class StreamApi
     private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, CancellationToken token)
     {
         var events = subscription.Events;
-        // Completes when the subscriber was dropped for falling behind: the stream ends and EventSource resumes
-        // from its last id.
-        while (await events.WaitToReadAsync(token))
+        // The wait below takes no token: a cancellable wait costs an allocation and a registration per event, for
+        // every subscriber. Instead, whatever ends the stream ends the subscription once, which completes the wait.
+        using var ending = token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription);
+        // The queue completes when the stream ends or the subscriber was dropped for falling behind; EventSource
+        // resumes from its last id.
+        while (await events.WaitToReadAsync(CancellationToken.None))
         {
             while (events.TryRead(out var streamEvent))
             {
@@ -199,6 +202,7 @@ public static class StreamApi
             }
             await response.BodyWriter.FlushAsync(token);
         }
+        token.ThrowIfCancellationRequested();
     }
 
     /// <summary>One more frame after the stream's own token was cancelled, given a second at most.</summary>
