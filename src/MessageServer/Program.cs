@@ -24,19 +24,32 @@ if (args is [TokensCommand.Command, .. var tokenArguments])
 
 builder.AddServerHosting(settings);
 builder.AddObservability(settings);
-builder.Services.AddMessageStorage(settings);
+builder.AddHttpHygiene(settings);
+builder.Services.AddRateLimits(settings);
+builder.Services.AddAccessControl();
+builder.Services.AddStorage(settings);
+builder.Services.AddMessages();
+builder.Services.AddStreaming();
 builder.Services.AddRetention();
 builder.Services.AddSearch(settings);
 builder.Services.AddWebhooks(settings);
 
 var app = builder.Build();
-app.UseObservability(settings);
-app.UseServerPipeline(settings);
+// Middleware, in the order a request passes it (README, "How it is built").
+app.UseRequestTelemetry();
+app.UseHttpHygiene(settings);
+app.UseProblemResponses();
+app.UseRateLimits(settings);
+app.UseWebPage();
+app.UseMetricsAccess(settings);
+app.UseApiDocs();
+
 app.MapHealthApi();
-app.MapMessagesApi();
-app.MapStreamApi();
-app.MapSearchApi();
-app.MapWebhooksApi();
+var api = app.MapGroup("/api").RequireValidTopic().RequireMigratedDatabase().WithAccessProblems();
+api.MapMessagesApi();
+api.MapStreamApi();
+api.MapSearchApi();
+api.MapWebhooksApi();
 app.MapObservability(settings);
 await app.RunAsync();
 return 0;

@@ -16,10 +16,9 @@ namespace MessageServer.Messages;
 /// </summary>
 public static class MessagesApi
 {
-    public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder routes)
+    /// <summary>Maps the endpoints onto <paramref name="api"/>, the /api group (which checks {topic} and the database).</summary>
+    public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder api)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems();
-
         api.MapPost("/topics/{topic}/messages", Publish)
             .WithName("PublishMessage")
             .WithSummary("Publish a message to a topic")
@@ -43,16 +42,12 @@ public static class MessagesApi
             .WithName("GetMessage").WithSummary("Read one message").ProducesProblem(StatusCodes.Status404NotFound);
         api.MapDelete("/messages/{id}", DeleteMessage)
             .WithName("DeleteMessage").WithSummary("Delete one message").ProducesProblem(StatusCodes.Status404NotFound);
-        return routes;
+        return api;
     }
 
     public static async Task<Results<Created<Message>, ProblemHttpResult>> Publish(
         string topic, HttpRequest request, MessagePublisher publisher, AccessControl access, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (newMessage, problem) = await PublishRequestReader.ReadAsync(topic, request, cancellationToken);
         if (problem is not null)
         {
@@ -85,10 +80,6 @@ public static class MessagesApi
     public static async Task<Results<Ok<MessageList>, ReadyJson, ProblemHttpResult>> ListMessages(
         string topic, HttpRequest request, IMessageStore store, TopicWindows windows, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (limit, limitError) = InputRules.ParseQueryNumber(request.Query, "limit", 1, InputRules.MaxLimit);
         var (after, afterError) = InputRules.ParseQueryNumber(request.Query, "after", 0, long.MaxValue);
         var (before, beforeError) = InputRules.ParseQueryNumber(request.Query, "before", 0, long.MaxValue);

@@ -13,7 +13,7 @@ public static class StorageExtensions
     /// PostgreSQL when POSTGRES_HOST is set, else embedded SQLite; migrated in the background either way. Each comes
     /// with its change feed: LISTEN/NOTIFY across instances, or in-process for the one SQLite instance.
     /// </summary>
-    public static IServiceCollection AddMessageStorage(this IServiceCollection services, ServerSettings settings)
+    public static IServiceCollection AddStorage(this IServiceCollection services, ServerSettings settings)
     {
         services.AddSingleton<DatabaseState>();
         if (settings.Postgres is { } postgres)
