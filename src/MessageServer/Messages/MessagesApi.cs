@@ -64,17 +64,17 @@ public static class MessagesApi
         {
             return Problems.Invalid(Idempotency.Header, keyError);
         }
-        var outcome = await publisher.PublishAsync(newMessage with { Idempotency = key }, cancellationToken);
-        if (outcome.Message is not { } message)
+        switch (await publisher.PublishAsync(newMessage with { Idempotency = key }, cancellationToken))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
-                detail: $"The {Idempotency.Header} '{request.Headers[Idempotency.Header]}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
+            case PublishOutcome.Appended appended:
+                return TypedResults.Created($"/api/messages/{appended.Message.Id}", appended.Message);
+            case PublishOutcome.Replayed replayed:
+                request.HttpContext.Response.Headers["Idempotent-Replayed"] = "true";
+                return TypedResults.Created($"/api/messages/{replayed.Message.Id}", replayed.Message);
+            default:
+                return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
+                    detail: $"The {Idempotency.Header} '{request.Headers[Idempotency.Header]}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
         }
-        if (outcome.Replayed)
-        {
-            request.HttpContext.Response.Headers["Idempotent-Replayed"] = "true";
-        }
-        return TypedResults.Created($"/api/messages/{message.Id}", message);
     }
 
     public static async Task<Results<Ok<MessageList>, ReadyJson, ProblemHttpResult>> ListMessages(
