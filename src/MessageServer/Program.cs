@@ -1,3 +1,4 @@
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
@@ -28,6 +29,7 @@ builder.AddHttpHygiene(settings);
 builder.Services.AddRateLimits(settings);
 builder.Services.AddAccessControl();
 builder.Services.AddStorage(settings);
+builder.Services.AddChangeFeed(settings);
 builder.Services.AddMessages();
 builder.Services.AddStreaming();
 builder.Services.AddRetention();
