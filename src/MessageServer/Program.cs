@@ -37,7 +37,7 @@ builder.Services.AddSearch(settings);
 builder.Services.AddWebhooks(settings);
 
 var app = builder.Build();
-// Middleware, in the order a request passes it (README, "How it is built").
+// Order matters: each middleware sees only the requests the ones before it pass on (README, "How it is built").
 app.UseRequestTelemetry();
 app.UseHttpHygiene(settings);
 app.UseProblemResponses();
@@ -47,6 +47,7 @@ app.UseMetricsAccess(settings);
 app.UseApiDocs();
 
 app.MapHealthApi();
+// The group's filters run in this order: a malformed {topic} is a 400 before a 503, 401 or 403 could answer.
 var api = app.MapGroup("/api").RequireValidTopic().RequireMigratedDatabase().WithAccessProblems();
 api.MapMessagesApi();
 api.MapStreamApi();
