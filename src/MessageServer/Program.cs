@@ -1,3 +1,4 @@
+using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Operations;
@@ -24,19 +25,34 @@ if (args is [TokensCommand.Command, .. var tokenArguments])
 
 builder.AddServerHosting(settings);
 builder.AddObservability(settings);
-builder.Services.AddMessageStorage(settings);
+builder.AddHttpHygiene(settings);
+builder.Services.AddRateLimits(settings);
+builder.Services.AddAccessControl();
+builder.Services.AddStorage(settings);
+builder.Services.AddChangeFeed(settings);
+builder.Services.AddMessages();
+builder.Services.AddStreaming();
 builder.Services.AddRetention();
 builder.Services.AddSearch(settings);
 builder.Services.AddWebhooks(settings);
 
 var app = builder.Build();
-app.UseObservability(settings);
-app.UseServerPipeline(settings);
+// Order matters: each middleware sees only the requests the ones before it pass on (README, "How it is built").
+app.UseRequestTelemetry();
+app.UseHttpHygiene(settings);
+app.UseProblemResponses();
+app.UseRateLimits(settings);
+app.UseWebPage();
+app.UseMetricsAccess(settings);
+app.UseApiDocs();
+
 app.MapHealthApi();
-app.MapMessagesApi();
-app.MapStreamApi();
-app.MapSearchApi();
-app.MapWebhooksApi();
+// The group's filters run in this order: a malformed {topic} is a 400 before a 503, 401 or 403 could answer.
+var api = app.MapGroup("/api").RequireValidTopic().RequireMigratedDatabase().WithAccessProblems();
+api.MapMessagesApi();
+api.MapStreamApi();
+api.MapSearchApi();
+api.MapWebhooksApi();
 app.MapObservability(settings);
 await app.RunAsync();
 return 0;

@@ -63,117 +63,61 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         var problems = new List<string>();
         string? Read(string name) => string.IsNullOrWhiteSpace(configuration[name]) ? null : configuration[name]!.Trim();
 
-        var port = ParsePort(Read("PORT"), "PORT", DefaultPort, allowZero: true, problems);
-        var postgres = Read("POSTGRES_HOST") is { } host ? PostgresSettings.Parse(host, Read, problems) : null;
-        var sqlitePath = Read("SQLITE_PATH") ?? DefaultSqlitePath;
-        var version = Read("APP_VERSION") ?? BuildVersion();
-
-        var heartbeatSeconds = ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems);
-        var subscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems);
-
-        var socketPath = Read("SOCKET_PATH");
-        if (socketPath is not null && (!Path.IsPathFullyQualified(socketPath) || System.Text.Encoding.UTF8.GetByteCount(socketPath) > MaxSocketPathBytes || !Directory.Exists(Path.GetDirectoryName(socketPath))))
+        settings = new ServerSettings(
+            ParsePort(Read("PORT"), "PORT", DefaultPort, allowZero: true, problems),
+            Read("POSTGRES_HOST") is { } host ? PostgresSettings.Parse(host, Read, problems) : null,
+            Read("SQLITE_PATH") ?? DefaultSqlitePath,
+            Read("APP_VERSION") ?? BuildVersion())
         {
-            problems.Add($"SOCKET_PATH must be an absolute path of at most {MaxSocketPathBytes} bytes in an existing folder, got '{socketPath}'.");
-        }
-
-        var metrics = Read("METRICS")?.ToLowerInvariant() ?? "on";
-        if (metrics is not ("on" or "off"))
-        {
-            problems.Add($"METRICS must be on or off, got '{metrics}'.");
-        }
-        int? metricsPort = Read("METRICS_PORT") is { } metricsPortText ? ParsePort(metricsPortText, "METRICS_PORT", 0, allowZero: false, problems) : null;
-        var logFormat = Read("LOG_FORMAT")?.ToLowerInvariant() ?? "text";
-        if (logFormat is not ("text" or "json"))
-        {
-            problems.Add($"LOG_FORMAT must be text or json, got '{logFormat}'.");
-        }
-        int? retentionDays = Read("RETENTION_DAYS") is { } days ? ParseNumber(days, "RETENTION_DAYS", 0, 1, 36500, problems) : null;
-        int? retentionMax = Read("RETENTION_MAX_PER_TOPIC") is { } max ? ParseNumber(max, "RETENTION_MAX_PER_TOPIC", 0, 1, int.MaxValue, problems) : null;
-        var retentionInterval = ParseNumber(Read("RETENTION_INTERVAL_SECONDS"), "RETENTION_INTERVAL_SECONDS", 300, 1, 86400, problems);
-
-        var webhooks = WebhookSettings.Parse(Read, problems);
-
-        var anonymousAccessText = Read("AUTH_DEFAULT_ACCESS")?.ToLowerInvariant() ?? "read-write";
-        var anonymousAccess = anonymousAccessText switch
-        {
-            "read-write" => AnonymousAccess.ReadWrite,
-            "read-only" => AnonymousAccess.ReadOnly,
-            "none" => AnonymousAccess.None,
-            _ => Invalid(AnonymousAccess.ReadWrite, $"AUTH_DEFAULT_ACCESS must be read-write, read-only or none, got '{anonymousAccessText}'."),
-        };
-        var rateLimit = Read("RATE_LIMIT")?.ToLowerInvariant() ?? "on";
-        if (rateLimit is not ("on" or "off"))
-        {
-            problems.Add($"RATE_LIMIT must be on or off, got '{rateLimit}'.");
-        }
-        var publishesPerSecond = ParseNumber(Read("RATE_LIMIT_PUBLISHES_PER_SECOND"), "RATE_LIMIT_PUBLISHES_PER_SECOND", 50, 1, 1_000_000, problems);
-        var publishBurst = ParseNumber(Read("RATE_LIMIT_PUBLISH_BURST"), "RATE_LIMIT_PUBLISH_BURST", 300, 1, 1_000_000, problems);
-        var streamsPerClient = ParseNumber(Read("RATE_LIMIT_STREAMS_PER_CLIENT"), "RATE_LIMIT_STREAMS_PER_CLIENT", 100, 1, 1_000_000, problems);
-        var ipv6Prefix = ParseNumber(Read("RATE_LIMIT_IPV6_PREFIX"), "RATE_LIMIT_IPV6_PREFIX", 64, 32, 128, problems);
-        var trustedProxies = new List<System.Net.IPNetwork>();
-        foreach (var cidr in (Read("TRUSTED_PROXIES") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (System.Net.IPNetwork.TryParse(cidr.Contains('/', StringComparison.Ordinal) ? cidr : cidr + (cidr.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"), out var network))
-            {
-                trustedProxies.Add(network);
-            }
-            else
-            {
-                problems.Add($"TRUSTED_PROXIES must be a comma-separated list of addresses or CIDR ranges (e.g. 10.0.0.0/16), got '{cidr}'.");
-            }
-        }
-        var corsOrigins = new List<string>();
-        foreach (var origin in (Read("CORS_ORIGINS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.AbsolutePath == "/")
-            {
-                corsOrigins.Add(uri.GetLeftPart(UriPartial.Authority));
-            }
-            else
-            {
-                problems.Add($"CORS_ORIGINS must list origins like https://app.example.com, got '{origin}'.");
-            }
-        }
-
-        settings = new ServerSettings(port, postgres, sqlitePath, version)
-        {
-            AnonymousAccess = anonymousAccess,
-            RateLimits = rateLimit == "off" ? null : new RateLimits(publishesPerSecond, publishBurst, streamsPerClient, ipv6Prefix),
-            TrustedProxies = trustedProxies,
-            CorsOrigins = corsOrigins,
-            MetricsEnabled = metrics != "off",
-            MetricsPort = metricsPort,
-            JsonLogs = logFormat == "json",
-            Retention = new RetentionPolicy(retentionDays, retentionMax, TimeSpan.FromSeconds(retentionInterval)),
-            Webhooks = webhooks,
-            StreamHeartbeat = TimeSpan.FromSeconds(heartbeatSeconds),
-            StreamSubscriberBuffer = subscriberBuffer,
-            SocketPath = socketPath,
+            StreamHeartbeat = TimeSpan.FromSeconds(ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems)),
+            StreamSubscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems),
+            SocketPath = ParseSocketPath(Read("SOCKET_PATH"), problems),
+            MetricsEnabled = ParseChoice(Read("METRICS"), "METRICS", true, OnOff, problems),
+            MetricsPort = Read("METRICS_PORT") is { } metricsPort ? ParsePort(metricsPort, "METRICS_PORT", 0, allowZero: false, problems) : null,
+            JsonLogs = ParseChoice(Read("LOG_FORMAT"), "LOG_FORMAT", false, [("text", false), ("json", true)], problems),
+            Retention = RetentionPolicy.Parse(Read, problems),
+            Webhooks = WebhookSettings.Parse(Read, problems),
+            AnonymousAccess = ParseChoice(Read("AUTH_DEFAULT_ACCESS"), "AUTH_DEFAULT_ACCESS", AnonymousAccess.ReadWrite,
+                [("read-write", AnonymousAccess.ReadWrite), ("read-only", AnonymousAccess.ReadOnly), ("none", AnonymousAccess.None)], problems),
+            RateLimits = RateLimits.Parse(Read, problems),
+            TrustedProxies = ParseTrustedProxies(Read("TRUSTED_PROXIES"), problems),
+            CorsOrigins = ParseCorsOrigins(Read("CORS_ORIGINS"), problems),
         };
         errors = problems;
         return problems.Count == 0;
+    }
 
-        T Invalid<T>(T fallback, string problem)
+    /// <summary>An on/off switch: true for on.</summary>
+    internal static readonly (string Word, bool Value)[] OnOff = [("on", true), ("off", false)];
+
+    private static readonly (string Word, bool Value)[] Booleans =
+        [("true", true), ("false", false), ("1", true), ("0", false), ("yes", true), ("no", false), ("on", true), ("off", false)];
+
+    /// <summary>
+    /// One of a few words, in any case: on/off switches and enum values. The error lists the words ("a, b or c"),
+    /// or says <paramref name="expected"/> where the list would be too long or has aliases.
+    /// </summary>
+    internal static T ParseChoice<T>(string? value, string name, T fallback, IReadOnlyList<(string Word, T Value)> choices, List<string> problems, string? expected = null)
+    {
+        if (value is null)
         {
-            problems.Add(problem);
             return fallback;
         }
+        foreach (var (word, choice) in choices)
+        {
+            if (string.Equals(word, value, StringComparison.OrdinalIgnoreCase))
+            {
+                return choice;
+            }
+        }
+        var words = choices.Select(choice => choice.Word).ToArray();
+        expected ??= $"{string.Join(", ", words[..^1])} or {words[^1]}";
+        problems.Add($"{name} must be {expected}, got '{value}'.");
+        return fallback;
     }
 
-    internal static bool ParseBoolean(string? value, string name, List<string> problems)
-    {
-        switch (value?.ToLowerInvariant())
-        {
-            case null or "false" or "0" or "no" or "off":
-                return false;
-            case "true" or "1" or "yes" or "on":
-                return true;
-            default:
-                problems.Add($"{name} must be true or false, got '{value}'.");
-                return false;
-        }
-    }
+    internal static bool ParseBoolean(string? value, string name, List<string> problems) =>
+        ParseChoice(value, name, false, Booleans, problems, expected: "true or false");
 
     internal static int ParsePort(string? value, string name, int fallback, bool allowZero, List<string> problems) =>
         ParseNumber(value, name, fallback, allowZero ? 0 : 1, 65535, problems, "a port number");
@@ -190,6 +134,49 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         }
         problems.Add($"{name} must be {what} from {minimum} to {maximum}, got '{value}'.");
         return fallback;
+    }
+
+    private static string? ParseSocketPath(string? path, List<string> problems)
+    {
+        if (path is not null && (!Path.IsPathFullyQualified(path) || System.Text.Encoding.UTF8.GetByteCount(path) > MaxSocketPathBytes || !Directory.Exists(Path.GetDirectoryName(path))))
+        {
+            problems.Add($"SOCKET_PATH must be an absolute path of at most {MaxSocketPathBytes} bytes in an existing folder, got '{path}'.");
+        }
+        return path;
+    }
+
+    private static List<System.Net.IPNetwork> ParseTrustedProxies(string? list, List<string> problems)
+    {
+        var trustedProxies = new List<System.Net.IPNetwork>();
+        foreach (var cidr in (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (System.Net.IPNetwork.TryParse(cidr.Contains('/', StringComparison.Ordinal) ? cidr : cidr + (cidr.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"), out var network))
+            {
+                trustedProxies.Add(network);
+            }
+            else
+            {
+                problems.Add($"TRUSTED_PROXIES must be a comma-separated list of addresses or CIDR ranges (e.g. 10.0.0.0/16), got '{cidr}'.");
+            }
+        }
+        return trustedProxies;
+    }
+
+    private static List<string> ParseCorsOrigins(string? list, List<string> problems)
+    {
+        var corsOrigins = new List<string>();
+        foreach (var origin in (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.AbsolutePath == "/")
+            {
+                corsOrigins.Add(uri.GetLeftPart(UriPartial.Authority));
+            }
+            else
+            {
+                problems.Add($"CORS_ORIGINS must list origins like https://app.example.com, got '{origin}'.");
+            }
+        }
+        return corsOrigins;
     }
 
     private static string BuildVersion()
@@ -210,12 +197,31 @@ public enum AnonymousAccess
 /// Publishes per second (with a burst allowance) and open streams, per client: an IPv4 address, or the IPv6 network
 /// of <see cref="Ipv6PrefixLength"/> bits around an IPv6 address.
 /// </summary>
-public sealed record RateLimits(int PublishesPerSecond, int PublishBurst, int StreamsPerClient, int Ipv6PrefixLength = 64);
+public sealed record RateLimits(int PublishesPerSecond, int PublishBurst, int StreamsPerClient, int Ipv6PrefixLength = 64)
+{
+    /// <summary>Reads RATE_LIMIT and the RATE_LIMIT_* values (checked even when off); null when RATE_LIMIT=off.</summary>
+    internal static RateLimits? Parse(Func<string, string?> read, List<string> problems)
+    {
+        var enabled = ServerSettings.ParseChoice(read("RATE_LIMIT"), "RATE_LIMIT", true, ServerSettings.OnOff, problems);
+        var limits = new RateLimits(
+            ServerSettings.ParseNumber(read("RATE_LIMIT_PUBLISHES_PER_SECOND"), "RATE_LIMIT_PUBLISHES_PER_SECOND", 50, 1, 1_000_000, problems),
+            ServerSettings.ParseNumber(read("RATE_LIMIT_PUBLISH_BURST"), "RATE_LIMIT_PUBLISH_BURST", 300, 1, 1_000_000, problems),
+            ServerSettings.ParseNumber(read("RATE_LIMIT_STREAMS_PER_CLIENT"), "RATE_LIMIT_STREAMS_PER_CLIENT", 100, 1, 1_000_000, problems),
+            ServerSettings.ParseNumber(read("RATE_LIMIT_IPV6_PREFIX"), "RATE_LIMIT_IPV6_PREFIX", 64, 32, 128, problems));
+        return enabled ? limits : null;
+    }
+}
 
 /// <summary>Messages older than <see cref="Days"/>, and beyond the newest <see cref="MaxPerTopic"/> of a topic, are removed.</summary>
 public sealed record RetentionPolicy(int? Days, int? MaxPerTopic, TimeSpan Interval)
 {
     public bool Enabled => Days is not null || MaxPerTopic is not null;
+
+    /// <summary>Reads RETENTION_DAYS and RETENTION_MAX_PER_TOPIC (each off when unset) and RETENTION_INTERVAL_SECONDS.</summary>
+    internal static RetentionPolicy Parse(Func<string, string?> read, List<string> problems) => new(
+        read("RETENTION_DAYS") is { } days ? ServerSettings.ParseNumber(days, "RETENTION_DAYS", 0, 1, 36500, problems) : null,
+        read("RETENTION_MAX_PER_TOPIC") is { } max ? ServerSettings.ParseNumber(max, "RETENTION_MAX_PER_TOPIC", 0, 1, int.MaxValue, problems) : null,
+        TimeSpan.FromSeconds(ServerSettings.ParseNumber(read("RETENTION_INTERVAL_SECONDS"), "RETENTION_INTERVAL_SECONDS", 300, 1, 86400, problems)));
 
     public string Describe() => Enabled
         ? string.Join(" and ", new[] { Days is { } d ? $"older than {d} days" : null, MaxPerTopic is { } m ? $"beyond {m} per topic" : null }.Where(p => p is not null))
@@ -225,16 +231,10 @@ public sealed record RetentionPolicy(int? Days, int? MaxPerTopic, TimeSpan Inter
 public sealed record PostgresSettings(
     string Host, int Port, string User, string Password, string Database, SslMode SslMode, string? SslRootCertificate)
 {
-    private static readonly Dictionary<string, SslMode> SslModes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["disable"] = SslMode.Disable,
-        ["prefer"] = SslMode.Prefer,
-        ["require"] = SslMode.Require,
-        ["verify-ca"] = SslMode.VerifyCA,
-        ["verify-full"] = SslMode.VerifyFull,
-    };
+    private static readonly (string Word, SslMode Value)[] SslModes =
+        [("disable", SslMode.Disable), ("prefer", SslMode.Prefer), ("require", SslMode.Require), ("verify-ca", SslMode.VerifyCA), ("verify-full", SslMode.VerifyFull)];
 
-    public string Describe() => $"{Host}:{Port}/{Database} as {User} (sslmode {SslModes.First(m => m.Value == SslMode).Key})";
+    public string Describe() => $"{Host}:{Port}/{Database} as {User} (sslmode {SslModes.First(m => m.Value == SslMode).Word})";
 
     public string ConnectionString => new NpgsqlConnectionStringBuilder
     {
@@ -269,11 +269,8 @@ public sealed record PostgresSettings(
             problems.Add("POSTGRES_PASSWORD is required when POSTGRES_HOST is set (the database user's password).");
         }
         var database = read("POSTGRES_DB") ?? "postgres";
-        var sslModeText = read("POSTGRES_SSLMODE") ?? "prefer";
-        if (!SslModes.TryGetValue(sslModeText, out var sslMode))
-        {
-            problems.Add($"POSTGRES_SSLMODE must be one of {string.Join(", ", SslModes.Keys)}, got '{sslModeText}'.");
-        }
+        var sslMode = ServerSettings.ParseChoice(read("POSTGRES_SSLMODE"), "POSTGRES_SSLMODE", SslMode.Prefer, SslModes, problems,
+            expected: $"one of {string.Join(", ", SslModes.Select(mode => mode.Word))}");
         var rootCertificate = read("POSTGRES_SSLROOTCERT");
         if (rootCertificate is not null && !File.Exists(rootCertificate))
         {

@@ -44,17 +44,17 @@ public static partial class Idempotency
     public enum Kind
     {
         New,
-        ReplayStored,
+        ReplayCommitted,
         ReplayInBatch,
         Conflict,
     }
 
-    /// <summary>What to do with one item of a batch; <see cref="Target"/> is a stored message id or a batch index.</summary>
+    /// <summary>What to do with one item of a batch; <see cref="Target"/> is a committed message's id or a batch index.</summary>
     public readonly record struct Decision(Kind Kind, long Target);
 
     /// <summary>
-    /// Decides each item of a batch given the keys already stored (key → request hash, message id), including
-    /// repeats of one key within the batch itself.
+    /// Decides each item of a batch given the keys earlier transactions committed (key → request hash, message id),
+    /// including repeats of one key within the batch itself.
     /// </summary>
     public static Decision[] Plan(IReadOnlyList<NewMessage> batch, IReadOnlyDictionary<string, (string RequestHash, long MessageId)> stored)
     {
@@ -68,7 +68,7 @@ public static partial class Idempotency
             }
             else if (stored.TryGetValue(key.Key, out var earlier))
             {
-                decisions[i] = earlier.RequestHash == key.RequestHash ? new Decision(Kind.ReplayStored, earlier.MessageId) : new Decision(Kind.Conflict, 0);
+                decisions[i] = earlier.RequestHash == key.RequestHash ? new Decision(Kind.ReplayCommitted, earlier.MessageId) : new Decision(Kind.Conflict, 0);
             }
             else if (firstInBatch.TryGetValue(key.Key, out var index))
             {
@@ -83,19 +83,20 @@ public static partial class Idempotency
         return decisions;
     }
 
-    /// <summary>Puts a batch's results together from the new messages (in order) and the replayed ones by id.</summary>
-    public static Appended[] Assemble(Decision[] decisions, IReadOnlyList<Message> created, IReadOnlyDictionary<long, Message> replayed)
+    /// <summary>Puts a batch's outcomes together from the new messages (in order) and the replayed ones by id.</summary>
+    public static PublishOutcome[] Assemble(Decision[] decisions, IReadOnlyList<Message> created, IReadOnlyDictionary<long, Message> replayed)
     {
-        var results = new Appended[decisions.Length];
+        var results = new PublishOutcome[decisions.Length];
         var next = 0;
         for (var i = 0; i < decisions.Length; i++)
         {
             results[i] = decisions[i].Kind switch
             {
-                Kind.New => new Appended(created[next++], false),
-                Kind.ReplayStored => new Appended(replayed[decisions[i].Target], true),
-                Kind.ReplayInBatch => new Appended(results[(int)decisions[i].Target].Message, true),
-                _ => Appended.KeyConflict,
+                Kind.New => new PublishOutcome.Appended(created[next++]),
+                Kind.ReplayCommitted => new PublishOutcome.Replayed(replayed[decisions[i].Target]),
+                // The first use of a key in the batch is always a new message.
+                Kind.ReplayInBatch => new PublishOutcome.Replayed(((PublishOutcome.Appended)results[(int)decisions[i].Target]).Message),
+                _ => PublishOutcome.KeyConflict.Instance,
             };
         }
         return results;

@@ -21,10 +21,24 @@ public sealed record NewMessage(string Topic, string Author, string Text, Idempo
 /// <summary>An Idempotency-Key (prefixed with its credential's scope) and a hash of the request it came with.</summary>
 public sealed record IdempotencyKey(string Key, string RequestHash);
 
-/// <summary>The outcome of one publish: the message (new, or the original for a retried key), or a key conflict.</summary>
-public sealed record Appended(Message? Message, bool Replayed)
+/// <summary>The outcome of one publish, once its batch has committed.</summary>
+public abstract record PublishOutcome
 {
-    public static readonly Appended KeyConflict = new(null, false);
+    private PublishOutcome()
+    {
+    }
+
+    /// <summary>A new message, committed by this batch.</summary>
+    public sealed record Appended(Message Message) : PublishOutcome;
+
+    /// <summary>A repeat of an earlier publish with the same Idempotency-Key: its original message; nothing new was stored.</summary>
+    public sealed record Replayed(Message Message) : PublishOutcome;
+
+    /// <summary>The Idempotency-Key was used for a different request; nothing was stored.</summary>
+    public sealed record KeyConflict : PublishOutcome
+    {
+        public static readonly KeyConflict Instance = new();
+    }
 }
 
 /// <summary>The JSON body of a publish (documentation of the contract; the reader checks each field itself).</summary>

@@ -31,13 +31,13 @@ public sealed class MessagePublisher : IAsyncDisposable
     }
 
     /// <summary>Completes with the outcome once its transaction has committed.</summary>
-    public async Task<Appended> PublishAsync(NewMessage message, CancellationToken cancellationToken)
+    public async Task<PublishOutcome> PublishAsync(NewMessage message, CancellationToken cancellationToken)
     {
         var pending = new PendingPublish(message);
         await queue.Writer.WriteAsync(pending, cancellationToken);
         // Once queued the message will be written whatever happens to the request, so wait for the outcome
         // without the request's token: a client that hung up simply never reads its 201.
-        return await pending.Stored.Task;
+        return await pending.Outcome.Task;
     }
 
     private async Task WriteBatchesAsync()
@@ -49,7 +49,7 @@ public sealed class MessagePublisher : IAsyncDisposable
             {
                 batch.Add(pending);
             }
-            IReadOnlyList<Appended> outcomes;
+            IReadOnlyList<PublishOutcome> outcomes;
             try
             {
                 outcomes = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
@@ -58,18 +58,19 @@ public sealed class MessagePublisher : IAsyncDisposable
             {
                 logger.LogWarning("Could not store a batch of {Count} messages: {Reason}", batch.Count, exception.Message);
                 ServerMetrics.DatabaseErrors.WithLabels("publish").Inc();
-                batch.ForEach(p => p.Stored.TrySetException(exception));
+                batch.ForEach(p => p.Outcome.TrySetException(exception));
                 batch.Clear();
                 continue;
             }
             // Committed: from here on each publish is a 201, whatever happens next. The feed hears of the batch
             // before the answers go out, so a read of the latest page right after a 201 includes the message.
-            changeFeed.Stored([.. outcomes.Where(o => o is { Message: not null, Replayed: false }).Select(o => o.Message!)]);
+            var appended = outcomes.OfType<PublishOutcome.Appended>().Select(outcome => outcome.Message).ToList();
+            changeFeed.Stored(appended);
             for (var i = 0; i < batch.Count; i++)
             {
-                batch[i].Stored.TrySetResult(outcomes[i]);
+                batch[i].Outcome.TrySetResult(outcomes[i]);
             }
-            ServerMetrics.MessagesPublished.Inc(outcomes.Count(a => a is { Message: not null, Replayed: false }));
+            ServerMetrics.MessagesPublished.Inc(appended.Count);
             ServerMetrics.PublishBatchSize.Observe(batch.Count);
             batch.Clear();
         }
@@ -87,6 +88,6 @@ public sealed class MessagePublisher : IAsyncDisposable
 
     private sealed record PendingPublish(NewMessage Message)
     {
-        public TaskCompletionSource<Appended> Stored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<PublishOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -16,10 +16,9 @@ namespace MessageServer.Messages;
 /// </summary>
 public static class MessagesApi
 {
-    public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder routes)
+    /// <summary>Maps the endpoints onto <paramref name="api"/>, the /api group (which checks {topic} and the database).</summary>
+    public static IEndpointRouteBuilder MapMessagesApi(this IEndpointRouteBuilder api)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems();
-
         api.MapPost("/topics/{topic}/messages", Publish)
             .WithName("PublishMessage")
             .WithSummary("Publish a message to a topic")
@@ -43,16 +42,12 @@ public static class MessagesApi
             .WithName("GetMessage").WithSummary("Read one message").ProducesProblem(StatusCodes.Status404NotFound);
         api.MapDelete("/messages/{id}", DeleteMessage)
             .WithName("DeleteMessage").WithSummary("Delete one message").ProducesProblem(StatusCodes.Status404NotFound);
-        return routes;
+        return api;
     }
 
     public static async Task<Results<Created<Message>, ProblemHttpResult>> Publish(
         string topic, HttpRequest request, MessagePublisher publisher, AccessControl access, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (newMessage, problem) = await PublishRequestReader.ReadAsync(topic, request, cancellationToken);
         if (problem is not null)
         {
@@ -69,26 +64,22 @@ public static class MessagesApi
         {
             return Problems.Invalid(Idempotency.Header, keyError);
         }
-        var outcome = await publisher.PublishAsync(newMessage with { Idempotency = key }, cancellationToken);
-        if (outcome.Message is not { } message)
+        switch (await publisher.PublishAsync(newMessage with { Idempotency = key }, cancellationToken))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
-                detail: $"The {Idempotency.Header} '{request.Headers[Idempotency.Header]}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
+            case PublishOutcome.Appended appended:
+                return TypedResults.Created($"/api/messages/{appended.Message.Id}", appended.Message);
+            case PublishOutcome.Replayed replayed:
+                request.HttpContext.Response.Headers["Idempotent-Replayed"] = "true";
+                return TypedResults.Created($"/api/messages/{replayed.Message.Id}", replayed.Message);
+            default:
+                return TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused",
+                    detail: $"The {Idempotency.Header} '{request.Headers[Idempotency.Header]}' was used in the last {Idempotency.Window.TotalHours:0} hours for a different request; use a new key for a new message.");
         }
-        if (outcome.Replayed)
-        {
-            request.HttpContext.Response.Headers["Idempotent-Replayed"] = "true";
-        }
-        return TypedResults.Created($"/api/messages/{message.Id}", message);
     }
 
     public static async Task<Results<Ok<MessageList>, ReadyJson, ProblemHttpResult>> ListMessages(
         string topic, HttpRequest request, IMessageStore store, TopicWindows windows, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (limit, limitError) = InputRules.ParseQueryNumber(request.Query, "limit", 1, InputRules.MaxLimit);
         var (after, afterError) = InputRules.ParseQueryNumber(request.Query, "after", 0, long.MaxValue);
         var (before, beforeError) = InputRules.ParseQueryNumber(request.Query, "before", 0, long.MaxValue);

@@ -1,8 +1,4 @@
-using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
-using MessageServer.Messages;
-using MessageServer.Security;
-using MessageServer.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace MessageServer.Operations;
@@ -17,7 +13,7 @@ public static class HostingExtensions
     public static string? InstalledContentRoot() =>
         Directory.Exists(Path.Combine(AppContext.BaseDirectory, "wwwroot")) ? AppContext.BaseDirectory : null;
 
-    /// <summary>Kestrel on the configured port, JSON and problem+json conventions, error handling.</summary>
+    /// <summary>Kestrel on the configured port (or SOCKET_PATH), the shutdown timeout, problem+json for errors, the start-up log line.</summary>
     public static WebApplicationBuilder AddServerHosting(this WebApplicationBuilder builder, ServerSettings settings)
     {
         builder.Services.AddSingleton(settings);
@@ -38,38 +34,27 @@ public static class HostingExtensions
             builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = UnixSocketListener.CreateBoundSocket);
         }
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
-        builder.Services.ConfigureHttpJsonOptions(json =>
-        {
-            json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessageJsonContext.Default);
-            json.SerializerOptions.TypeInfoResolverChain.Insert(1, OperationsJsonContext.Default);
-        });
-        builder.AddHttpHygiene(settings);
-        builder.Services.AddRateLimits(settings);
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, OperationsJsonContext.Default));
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<ClientErrorHandler>();
-        builder.Services.AddSingleton<MessagePublisher>();
-        builder.Services.AddSingleton<MessageHub>();
-        builder.Services.AddSingleton<StreamReplayGate>();
-        builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<MessageHub>());
-        builder.Services.AddSingleton<TopicWindows>();
-        builder.Services.AddSingleton<IChangeConsumer>(provider => provider.GetRequiredService<TopicWindows>());
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<AccessControl>();
-        builder.Services.AddSingleton<StreamAccessWatch>();
-        builder.Services.AddHostedService(provider => provider.GetRequiredService<StreamAccessWatch>());
         builder.Services.AddHostedService<StartupLog>();
         return builder;
     }
 
-    public static WebApplication UseServerPipeline(this WebApplication app, ServerSettings settings)
+    /// <summary>
+    /// Unhandled exceptions (the exception handlers registered by the features) and bare status codes (404, 405, ...)
+    /// become problem+json.
+    /// </summary>
+    public static WebApplication UseProblemResponses(this WebApplication app)
     {
-        app.UseHttpHygiene(settings);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        if (settings.RateLimits is not null)
-        {
-            app.UseRateLimiter();
-        }
+        return app;
+    }
+
+    /// <summary>The web page: / serves index.html from wwwroot, with its scripts and styles.</summary>
+    public static WebApplication UseWebPage(this WebApplication app)
+    {
         app.UseDefaultFiles();
         app.UseStaticFiles();
         return app;

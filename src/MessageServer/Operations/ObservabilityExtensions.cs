@@ -1,6 +1,4 @@
 using MessageServer.Configuration;
-using MessageServer.Security;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.OpenApi;
 using Prometheus;
 
@@ -8,7 +6,7 @@ namespace MessageServer.Operations;
 
 public static class ObservabilityExtensions
 {
-    /// <summary>Log format, OpenAPI document, and the metrics listener when it has a port of its own.</summary>
+    /// <summary>Log format, which runtime meters /metrics exports, the metrics listener when it has a port of its own, and the OpenAPI document.</summary>
     public static WebApplicationBuilder AddObservability(this WebApplicationBuilder builder, ServerSettings settings)
     {
         if (settings.JsonLogs)
@@ -20,9 +18,13 @@ public static class ObservabilityExtensions
                 json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
             });
         }
-        if (settings is { MetricsEnabled: true, MetricsPort: { } metricsPort })
+        if (settings.MetricsEnabled)
         {
-            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(metricsPort));
+            ServerMetrics.ConfigureExports();
+            if (settings.MetricsPort is { } metricsPort)
+            {
+                builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(metricsPort));
+            }
         }
         builder.Services.AddOpenApi(openApi => openApi.AddDocumentTransformer((document, _, _) =>
         {
@@ -37,17 +39,28 @@ public static class ObservabilityExtensions
     }
 
     /// <summary>Request id, log line and HTTP duration metric: early in the pipeline so they see every request.</summary>
-    public static WebApplication UseObservability(this WebApplication app, ServerSettings settings)
+    public static WebApplication UseRequestTelemetry(this WebApplication app)
     {
-        if (settings.MetricsEnabled)
-        {
-            ServerMetrics.ConfigureExports();
-        }
         app.UseMiddleware<RequestTelemetry>();
         return app;
     }
 
-    /// <summary>/metrics (Prometheus text format), /openapi/v1.json and the offline API reference at /docs.</summary>
+    /// <summary>
+    /// The offline API reference at /docs. Swagger UI's assets ship inside its package: the page works with no
+    /// internet access. Its middleware matches paths with regular expressions, so only requests under /docs reach it.
+    /// </summary>
+    public static WebApplication UseApiDocs(this WebApplication app)
+    {
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/docs"), docs => docs.UseSwaggerUI(ui =>
+        {
+            ui.RoutePrefix = "docs";
+            ui.DocumentTitle = "message-server API";
+            ui.SwaggerEndpoint("/openapi/v1.json", "message-server");
+        }));
+        return app;
+    }
+
+    /// <summary>/metrics (Prometheus text format; on METRICS_PORT only when that is set) and /openapi/v1.json.</summary>
     public static WebApplication MapObservability(this WebApplication app, ServerSettings settings)
     {
         if (settings.MetricsEnabled)
@@ -57,20 +70,8 @@ public static class ObservabilityExtensions
             {
                 metrics.RequireHost($"*:{metricsPort}");
             }
-            else if (settings.AnonymousAccess == AnonymousAccess.None)
-            {
-                app.UseMetricsAccess();
-            }
         }
         app.MapOpenApi().WithName("OpenApi").ExcludeFromDescription();
-        // Swagger UI's assets ship inside its package: the page works with no internet access. Its middleware
-        // matches paths with regular expressions, so only requests under /docs reach it.
-        app.UseWhen(context => context.Request.Path.StartsWithSegments("/docs"), docs => docs.UseSwaggerUI(ui =>
-        {
-            ui.RoutePrefix = "docs";
-            ui.DocumentTitle = "message-server API";
-            ui.SwaggerEndpoint("/openapi/v1.json", "message-server");
-        }));
         return app;
     }
 }

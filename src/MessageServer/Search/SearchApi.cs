@@ -1,7 +1,6 @@
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Security;
-using MessageServer.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.OpenApi;
 
@@ -27,10 +26,8 @@ public static class SearchApi
         return services;
     }
 
-    public static IEndpointRouteBuilder MapSearchApi(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapSearchApi(this IEndpointRouteBuilder api)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems();
-
         api.MapGet("/search", Search)
             .WithName("SearchMessages")
             .WithSummary("Search the messages of every topic the caller may read, newest first")
@@ -52,7 +49,7 @@ public static class SearchApi
                     new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64", Minimum = "0" }));
                 return Task.CompletedTask;
             });
-        return routes;
+        return api;
     }
 
     public static async Task<Results<Ok<MessageList>, ProblemHttpResult>> Search(

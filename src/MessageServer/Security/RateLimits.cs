@@ -50,6 +50,16 @@ public static class RateLimitPolicies
         return services;
     }
 
+    /// <summary>The rate limiter, left out of the pipeline altogether when RATE_LIMIT=off.</summary>
+    public static WebApplication UseRateLimits(this WebApplication app, ServerSettings settings)
+    {
+        if (settings.RateLimits is not null)
+        {
+            app.UseRateLimiter();
+        }
+        return app;
+    }
+
     private static string Client(HttpContext context, RateLimits limits) =>
         ClientAddresses.LimitKey(ClientAddresses.Of(context), limits.Ipv6PrefixLength);
 }

@@ -38,7 +38,7 @@ public static partial class TokensCommand
         var services = new ServiceCollection()
             .AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
             .AddSingleton(settings)
-            .AddMessageStorage(settings)
+            .AddStorage(settings)
             .BuildServiceProvider();
         await using (services)
         {

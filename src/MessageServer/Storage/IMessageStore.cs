@@ -14,11 +14,11 @@ public interface IMessageStore
     Task<bool> PingAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Stores a batch in one transaction and returns each item's outcome in the batch's order: the stored
-    /// message, the original one for a repeated Idempotency-Key, or a key conflict. Within a topic, ids become
-    /// visible in ascending order (a smaller id never commits after a larger one).
+    /// Stores a batch in one transaction and returns each item's outcome in the batch's order: the new message,
+    /// the original one for a repeated Idempotency-Key, or a key conflict. Within a topic, ids become visible in
+    /// ascending order (a smaller id never commits after a larger one).
     /// </summary>
-    Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken);
+    Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken);
 
     Task<Message?> GetAsync(long id, CancellationToken cancellationToken);
 

@@ -7,13 +7,12 @@ public sealed class RequireMigratedDatabase(DatabaseState state) : IEndpointFilt
         state.IsMigrated ? next(context) : ValueTask.FromResult<object?>(DatabaseUnavailable.Problem(context.HttpContext, DatabaseUnavailable.NotMigratedDetail));
 }
 
-public static class DatabaseProblemsConvention
+public static class MigratedDatabaseConvention
 {
-    /// <summary>Documents the 503 (with Retry-After) every database-backed endpoint may answer.</summary>
-    public static RouteGroupBuilder WithDatabaseProblems(this RouteGroupBuilder group) =>
-        group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-
-    /// <summary>Documents the 401 and 403 of the access rules (AUTH_DEFAULT_ACCESS and tokens).</summary>
-    public static RouteGroupBuilder WithAccessProblems(this RouteGroupBuilder group) =>
-        group.ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
+    /// <summary>
+    /// Every endpoint of the group answers 503 (with Retry-After) until the schema is in place, and documents the 503
+    /// every database-backed endpoint may answer.
+    /// </summary>
+    public static RouteGroupBuilder RequireMigratedDatabase(this RouteGroupBuilder group) =>
+        group.AddEndpointFilter<RequireMigratedDatabase>().ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 }

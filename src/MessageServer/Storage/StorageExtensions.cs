@@ -1,4 +1,3 @@
-using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Storage.Postgres;
 using MessageServer.Storage.Sqlite;
@@ -10,10 +9,10 @@ namespace MessageServer.Storage;
 public static class StorageExtensions
 {
     /// <summary>
-    /// PostgreSQL when POSTGRES_HOST is set, else embedded SQLite; migrated in the background either way. Each comes
-    /// with its change feed: LISTEN/NOTIFY across instances, or in-process for the one SQLite instance.
+    /// PostgreSQL when POSTGRES_HOST is set, else embedded SQLite, for messages and tokens; migrated in the background
+    /// either way, with readiness and the 503 of an unreachable database.
     /// </summary>
-    public static IServiceCollection AddMessageStorage(this IServiceCollection services, ServerSettings settings)
+    public static IServiceCollection AddStorage(this IServiceCollection services, ServerSettings settings)
     {
         services.AddSingleton<DatabaseState>();
         if (settings.Postgres is { } postgres)
@@ -21,19 +20,14 @@ public static class StorageExtensions
             services.AddSingleton(_ => NpgsqlDataSource.Create(postgres.ConnectionString));
             services.AddSingleton<PostgresMessageStore>();
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<PostgresMessageStore>());
-            services.AddSingleton<PostgresChangeFeed>();
-            services.AddSingleton<IChangeFeed>(provider => provider.GetRequiredService<PostgresChangeFeed>());
-            services.AddHostedService(provider => provider.GetRequiredService<PostgresChangeFeed>());
             services.AddSingleton<ITokenStore, PostgresTokenStore>();
         }
         else
         {
             services.AddSingleton(provider => new SqliteMessageStore(settings.SqlitePath, provider.GetRequiredService<ILoggerFactory>()));
             services.AddSingleton<IMessageStore>(provider => provider.GetRequiredService<SqliteMessageStore>());
-            services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
             services.AddSingleton<ITokenStore, SqliteTokenStore>();
         }
-        services.AddSingleton<ChangeConsumers>();
         services.AddHostedService<DatabaseStartup>();
         services.AddExceptionHandler<DatabaseUnavailable>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");

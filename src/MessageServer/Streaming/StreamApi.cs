@@ -23,10 +23,9 @@ public static class StreamApi
     // Clock differences between instances and the database that a resume's search for missed deletes allows for.
     private static readonly TimeSpan ClockAllowance = TimeSpan.FromMinutes(1);
 
-    public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapStreamApi(this IEndpointRouteBuilder api)
     {
-        routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems()
-            .MapGet("/topics/{topic}/stream", Stream)
+        api.MapGet("/topics/{topic}/stream", Stream)
             .WithName("StreamTopic")
             .WithSummary("Watch a topic live (text/event-stream); resumes after Last-Event-ID or ?after")
             .WithDescription("Each message is an event `id: <id>`, `event: message`, `data: <message JSON>`; deletions are `event: deleted` with `data: {\"id\": N}`. Comment heartbeats keep idle streams open.")
@@ -35,7 +34,7 @@ public static class StreamApi
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .RequireRateLimiting(RateLimitPolicies.Stream)
             .AddEndpointFilter(new RequireTopicAccess(Right.Read));
-        return routes;
+        return api;
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Stream(

@@ -18,11 +18,11 @@ namespace MessageServer.Webhooks;
 /// </summary>
 public static class WebhooksApi
 {
-    public static IEndpointRouteBuilder MapWebhooksApi(this IEndpointRouteBuilder routes)
+    public static IEndpointRouteBuilder MapWebhooksApi(this IEndpointRouteBuilder api)
     {
-        var api = routes.MapGroup("/api").AddEndpointFilter<RequireMigratedDatabase>().WithDatabaseProblems().WithAccessProblems().WithTags("Webhooks");
+        var webhooks = api.MapGroup("").WithTags("Webhooks");
 
-        api.MapPost("/topics/{topic}/webhooks", CreateWebhook)
+        webhooks.MapPost("/topics/{topic}/webhooks", CreateWebhook)
             .WithName("CreateWebhook")
             .WithSummary("Create a webhook: every message published to the topic from now on is POSTed to the URL")
             .WithDescription("Body {\"url\": \"https://...\", \"secret\": \"whsec_...\" (optional; generated when left out)}. The answer carries the secret, the only time it is shown. Deliveries are signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature).")
@@ -32,36 +32,32 @@ public static class WebhooksApi
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .AddEndpointFilter(new RequireTopicAccess(Right.Write));
-        api.MapGet("/topics/{topic}/webhooks", ListWebhooks)
+        webhooks.MapGet("/topics/{topic}/webhooks", ListWebhooks)
             .WithName("ListWebhooks").WithSummary("List a topic's webhooks (without secrets)")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .AddEndpointFilter(new RequireTopicAccess(Right.Write));
-        api.MapGet("/webhooks/{id}", GetWebhook)
+        webhooks.MapGet("/webhooks/{id}", GetWebhook)
             .WithName("GetWebhook").WithSummary("Read one webhook (without its secret)")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapDelete("/webhooks/{id}", DeleteWebhook)
+        webhooks.MapDelete("/webhooks/{id}", DeleteWebhook)
             .WithName("DeleteWebhook").WithSummary("Delete a webhook and its deliveries")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapGet("/webhooks/{id}/deliveries", ListDeliveries)
+        webhooks.MapGet("/webhooks/{id}/deliveries", ListDeliveries)
             .WithName("ListWebhookDeliveries")
             .WithSummary("List a webhook's deliveries")
             .WithDescription("`state`: pending (in the order they will be sent, messages not attempted yet included), failed (dead letters) or delivered (the newest 1000 are kept); newest first unless pending. `limit`: 1..200, default 50.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapPost("/webhooks/{id}/retry", RetryDeadLetters)
+        webhooks.MapPost("/webhooks/{id}/retry", RetryDeadLetters)
             .WithName("RetryWebhookDeliveries")
             .WithSummary("Queue the webhook's dead-lettered deliveries again (and enable it again if a 410 disabled it)")
             .ProducesProblem(StatusCodes.Status404NotFound);
-        return routes;
+        return api;
     }
 
     public static async Task<Results<Created<WebhookView>, ProblemHttpResult>> CreateWebhook(
         string topic, HttpRequest request, IWebhookStore store, WebhookTargets targets, WebhookDeliveryWorker worker, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (body, problem) = await ReadCreateRequestAsync(request, cancellationToken);
         if (problem is not null)
         {
@@ -79,10 +75,6 @@ public static class WebhooksApi
 
     public static async Task<Results<Ok<WebhookList>, ProblemHttpResult>> ListWebhooks(string topic, IWebhookStore store, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var webhooks = await store.ListAsync(topic, cancellationToken);
         return TypedResults.Ok(new WebhookList([.. webhooks.Select(webhook => WebhookView.Of(webhook))]));
     }

@@ -112,6 +112,38 @@ public sealed class ServerSettingsTests
     }
 
     [Fact]
+    public void Switches_and_choices_are_read_in_any_case()
+    {
+        var (settings, _, ok) = Load(("METRICS", "OFF"), ("RATE_LIMIT", "Off"), ("LOG_FORMAT", "JSON"), ("AUTH_DEFAULT_ACCESS", "Read-Only"));
+
+        Assert.True(ok);
+        Assert.Equal((false, null, true, AnonymousAccess.ReadOnly), (settings.MetricsEnabled, settings.RateLimits, settings.JsonLogs, settings.AnonymousAccess));
+    }
+
+    [Theory]
+    [InlineData("METRICS", "maybe", "METRICS must be on or off, got 'maybe'.")]
+    [InlineData("RATE_LIMIT", "1", "RATE_LIMIT must be on or off, got '1'.")]
+    [InlineData("LOG_FORMAT", "xml", "LOG_FORMAT must be text or json, got 'xml'.")]
+    [InlineData("AUTH_DEFAULT_ACCESS", "admin", "AUTH_DEFAULT_ACCESS must be read-write, read-only or none, got 'admin'.")]
+    [InlineData("WEBHOOK_ALLOW_PRIVATE", "maybe", "WEBHOOK_ALLOW_PRIVATE must be true or false, got 'maybe'.")]
+    public void A_wrong_choice_is_one_error_listing_what_it_may_be(string name, string value, string expected)
+    {
+        var (_, errors, ok) = Load((name, value));
+
+        Assert.False(ok);
+        Assert.Equal(expected, Assert.Single(errors));
+    }
+
+    [Fact]
+    public void Retention_limits_stay_off_unless_set_and_run_every_five_minutes_by_default()
+    {
+        var (settings, _, ok) = Load(("RETENTION_DAYS", "7"));
+
+        Assert.True(ok);
+        Assert.Equal(new RetentionPolicy(7, null, TimeSpan.FromMinutes(5)), settings.Retention);
+    }
+
+    [Fact]
     public void APP_VERSION_overrides_the_build_version()
     {
         Assert.Equal("2026-11-25-abc1234", Load(("APP_VERSION", "2026-11-25-abc1234")).Settings.Version);

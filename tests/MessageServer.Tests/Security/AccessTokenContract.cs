@@ -66,6 +66,23 @@ public abstract class AccessTokenContract
     }
 
     [Fact]
+    public async Task A_malformed_topic_is_a_400_naming_the_topic_before_any_401()
+    {
+        var (host, _) = await StartAsync("none");
+        await using var _ = host;
+
+        using var list = await host.Client.GetAsync("/api/topics/bad name!/messages");
+        using var publish = await host.Client.SendAsync(Request(HttpMethod.Post, "/api/topics/bad name!/messages", token: null, text: "nope"));
+        using var stream = await host.Client.GetAsync("/api/topics/bad name!/stream", HttpCompletionOption.ResponseHeadersRead);
+        using var webhooks = await host.Client.GetAsync("/api/topics/bad name!/webhooks");
+
+        foreach (var response in new[] { list, publish, stream, webhooks })
+        {
+            await AssertProblemAsync(response, HttpStatusCode.BadRequest, "topic");
+        }
+    }
+
+    [Fact]
     public async Task With_AUTH_DEFAULT_ACCESS_read_only_anonymous_clients_read_but_may_not_write()
     {
         var (host, _) = await StartAsync("read-only");

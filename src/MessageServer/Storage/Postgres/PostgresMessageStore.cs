@@ -65,7 +65,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ServerSett
         return await command.ExecuteScalarAsync(cancellationToken) is 1;
     }
 
-    public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         var keys = Idempotency.KeysOf(batch);
         return keys.Length == 0 && batch.Count <= MaxSingleNotifyBatch
@@ -79,7 +79,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ServerSett
     /// round trip per group commit. The outcome counts only once the batch's last reply (ReadyForQuery, sent
     /// after the commit is durable) has arrived.
     /// </summary>
-    private async Task<IReadOnlyList<Appended>> AppendInOneRoundTripAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<PublishOutcome>> AppendInOneRoundTripAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await writer.OpenConnectionAsync(cancellationToken);
         await using var commands = new NpgsqlBatch(connection);
@@ -108,10 +108,10 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ServerSett
             {
             }
         }
-        return created.OrderBy(m => m.Id).Select(m => new Appended(m, false)).ToList();
+        return created.OrderBy(m => m.Id).Select(PublishOutcome (m) => new PublishOutcome.Appended(m)).ToList();
     }
 
-    private async Task<IReadOnlyList<Appended>> AppendWithKeysAsync(IReadOnlyList<NewMessage> batch, string[] keys, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<PublishOutcome>> AppendWithKeysAsync(IReadOnlyList<NewMessage> batch, string[] keys, CancellationToken cancellationToken)
     {
         await using var connection = await writer.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -129,7 +129,7 @@ public sealed class PostgresMessageStore(NpgsqlDataSource dataSource, ServerSett
         {
             await RememberKeysAsync(connection, transaction, fresh, created, cancellationToken);
         }
-        var replayIds = decisions.Where(d => d.Kind == Idempotency.Kind.ReplayStored).Select(d => d.Target).Distinct().ToArray();
+        var replayIds = decisions.Where(d => d.Kind == Idempotency.Kind.ReplayCommitted).Select(d => d.Target).Distinct().ToArray();
         var replayed = new Dictionary<long, Message>();
         if (replayIds.Length > 0)
         {

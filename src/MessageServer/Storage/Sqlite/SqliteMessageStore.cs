@@ -44,7 +44,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return await command.ExecuteScalarAsync(cancellationToken) is 1L;
     }
 
-    public async Task<IReadOnlyList<Appended>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
@@ -110,7 +110,7 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
             }
         }
         var replayed = new Dictionary<long, Message>();
-        foreach (var id in decisions.Where(d => d.Kind == Idempotency.Kind.ReplayStored).Select(d => d.Target).Distinct())
+        foreach (var id in decisions.Where(d => d.Kind == Idempotency.Kind.ReplayCommitted).Select(d => d.Target).Distinct())
         {
             await using var read = new SqliteCommand($"SELECT {Columns} FROM messages WHERE id = $id", connection, transaction);
             read.Parameters.AddWithValue("$id", id);
