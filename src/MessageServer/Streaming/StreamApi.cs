@@ -41,10 +41,6 @@ public static class StreamApi
         string topic, HttpContext context, MessageHub hub, IMessageStore store, StreamReplayGate replayGate, AccessControl access,
         StreamAccessWatch accessWatch, IHostApplicationLifetime lifetime, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        if (InputRules.CheckTopic(topic) is { } topicError)
-        {
-            return Problems.Invalid("topic", topicError);
-        }
         var (cursor, cursorField, cursorError) = ReadCursor(context.Request);
         if (cursorError is not null)
         {
