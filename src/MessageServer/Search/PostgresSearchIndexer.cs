@@ -25,8 +25,8 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
             WHERE id IN (SELECT id FROM search_pending ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
             RETURNING id),
         indexed AS (
-            INSERT INTO search_documents (id, document)
-            SELECT m.id, message_search_document(m.author, m.text) FROM taken JOIN messages m ON m.id = taken.id
+            INSERT INTO search_documents (id, topic, document)
+            SELECT m.id, m.topic, message_search_document(m.author, m.text) FROM taken JOIN messages m ON m.id = taken.id
             ON CONFLICT (id) DO NOTHING)
         SELECT count(*)::int FROM taken
         """;
@@ -37,12 +37,12 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
         """
         WITH progress AS (SELECT next_below FROM search_backfill WHERE next_below > 0 FOR UPDATE SKIP LOCKED),
         batch AS (
-            SELECT m.id, m.author, m.text FROM messages m
+            SELECT m.id, m.topic, m.author, m.text FROM messages m
             WHERE m.id < (SELECT next_below FROM progress)
             ORDER BY m.id DESC LIMIT $1 FOR KEY SHARE OF m),
         indexed AS (
-            INSERT INTO search_documents (id, document)
-            SELECT id, message_search_document(author, text) FROM batch
+            INSERT INTO search_documents (id, topic, document)
+            SELECT id, topic, message_search_document(author, text) FROM batch
             ON CONFLICT (id) DO NOTHING),
         advanced AS (
             UPDATE search_backfill SET next_below = coalesce((SELECT min(id) FROM batch), 0)

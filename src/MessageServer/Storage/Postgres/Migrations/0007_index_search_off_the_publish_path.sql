@@ -3,8 +3,11 @@
 -- one writer slower; now an insert only queues its new ids in search_pending (one statement-level trigger per
 -- batch), and a background indexer on each instance moves them into search_documents in batches. Searches also
 -- fold the few messages still queued, so a message is found as soon as its publish is answered.
+-- The topic is copied (a message never changes topic), so a search filters by topic before it orders and limits
+-- the matches, without reading the messages it then leaves out.
 CREATE TABLE search_documents (
     id bigint PRIMARY KEY,
+    topic text NOT NULL,
     document tsvector NOT NULL
 );
 
