@@ -64,8 +64,10 @@ public sealed class PostgresMessageSearch(NpgsqlDataSource dataSource) : IMessag
         var sql = new StringBuilder("SELECT id, topic, author, text, created_at FROM messages WHERE id IN (SELECT id FROM (");
         sql.Append("SELECT id FROM (SELECT id FROM search_documents WHERE document @@ (").Append(query).Append(')')
             .Append(Within("")).Append(" OFFSET 0) indexed");
-        sql.Append(" UNION ALL SELECT m.id FROM search_pending p JOIN messages m ON m.id = p.id WHERE")
-            .Append(" message_search_document(m.author, m.text) @@ (").Append(query).Append(')').Append(Within("m."));
+        // The queue is joined message by message (a fenced LATERAL): its statistics are often stale (it empties and
+        // fills all the time), and a plan that read a topic's messages to fold each would cost far more.
+        sql.Append(" UNION ALL SELECT m.id FROM search_pending p CROSS JOIN LATERAL (SELECT id, topic, author, text FROM messages WHERE id = p.id OFFSET 0) m")
+            .Append(" WHERE message_search_document(m.author, m.text) @@ (").Append(query).Append(')').Append(Within("m."));
         if (notBackfilledBelow > 0)
         {
             // Within one snapshot a message is in the index or still to backfill, never both: the bound read
