@@ -1,7 +1,8 @@
 # The search benchmark, run by `bench/run.sh --search [--smoke]` (this file is sourced by it and uses its helpers).
 # For each store (PostgreSQL, SQLite): 1,000,000 messages in 1,000 topics (2,000 in 10 topics with --smoke); a
 # search for a rare and for a common word at 16 connections (wrk); and the publish rate with the search index and
-# without it (a copy of the same store that never got search), in turns in the same run. Writes bench/results/search-<date>.md and search-latest.md.
+# without it (a copy of the same store that never got search), in turns in the same run; the background indexer is
+# let catch up after each run with the index. Writes bench/results/search-<date>.md and search-latest.md.
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # repo, work, seconds, warmup, smoke, output, pids and pg_port are bench/run.sh's
 

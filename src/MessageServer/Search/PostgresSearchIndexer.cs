@@ -58,6 +58,7 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
             pending.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
             if (await pending.ExecuteScalarAsync(cancellationToken) is int taken and > 0)
             {
+                await MergeIntoIndexAsync(connection, cancellationToken);
                 return taken;
             }
         }
@@ -69,6 +70,10 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
             await reader.ReadAsync(cancellationToken);
             (inProgress, indexed) = (reader.GetInt32(0), reader.GetInt32(1));
         }
+        if (indexed > 0)
+        {
+            await MergeIntoIndexAsync(connection, cancellationToken);
+        }
         if (inProgress > 0 && indexed == 0)
         {
             // The planner picks between the GIN index and a walk down the ids by how common each word is: now that
@@ -78,5 +83,17 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
             Logger.LogInformation("Search index built: every message stored before the upgrade is indexed ({Seconds:0.0} s after start)", sinceStart.Elapsed.TotalSeconds);
         }
         return indexed;
+    }
+
+    /// <summary>
+    /// GIN adds new entries to a pending list that every search reads through, entry by entry, until it is merged
+    /// into the index (by autovacuum, or once it outgrows gin_pending_list_limit, 4 MB): after a few batches a rare
+    /// word's lookup took 5 ms instead of 0.05. Merging right after each batch keeps the list short: the same bulk
+    /// merge autovacuum would do, only sooner, in the indexer rather than in a search.
+    /// </summary>
+    private static async Task MergeIntoIndexAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var merge = new NpgsqlCommand("SELECT gin_clean_pending_list('search_documents_document'::regclass)", connection);
+        await merge.ExecuteNonQueryAsync(cancellationToken);
     }
 }
