@@ -22,23 +22,30 @@ public abstract class SearchIndexer(DatabaseState state, ILogger logger) : Backg
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await state.WaitUntilMigratedAsync(stoppingToken);
-        while (!stoppingToken.IsCancellationRequested)
+        try
         {
-            var delay = IdlePoll;
-            try
+            await state.WaitUntilMigratedAsync(stoppingToken);
+            while (!stoppingToken.IsCancellationRequested)
             {
-                if (await IndexBatchAsync(stoppingToken) > 0)
+                var delay = IdlePoll;
+                try
                 {
-                    continue;
+                    if (await IndexBatchAsync(stoppingToken) > 0)
+                    {
+                        continue;
+                    }
                 }
+                catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+                {
+                    Logger.LogWarning("Could not index messages for search ({Reason}); retrying in {Seconds:0} s", exception.Describe(), RetryInterval.TotalSeconds);
+                    delay = RetryInterval;
+                }
+                await Task.Delay(delay, stoppingToken);
             }
-            catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
-            {
-                Logger.LogWarning("Could not index messages for search ({Reason}); retrying in {Seconds:0} s", exception.Describe(), RetryInterval.TotalSeconds);
-                delay = RetryInterval;
-            }
-            await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopped (a batch cut short rolls back and is taken again later): not a failure that should stop the host.
         }
     }
 }
