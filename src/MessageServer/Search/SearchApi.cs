@@ -11,17 +11,20 @@ namespace MessageServer.Search;
 /// </summary>
 public static class SearchApi
 {
-    /// <summary>The search of the configured store: PostgreSQL (plus its index builder) or SQLite.</summary>
+    /// <summary>The search of the configured store, PostgreSQL or SQLite, with its background indexer.</summary>
     public static IServiceCollection AddSearch(this IServiceCollection services, ServerSettings settings)
     {
         if (settings.Postgres is not null)
         {
             services.AddSingleton<IMessageSearch, PostgresMessageSearch>();
-            services.AddHostedService<PostgresSearchIndex>();
+            services.AddSingleton<PostgresSearchIndexer>();
+            services.AddHostedService(provider => provider.GetRequiredService<PostgresSearchIndexer>());
         }
         else
         {
-            services.AddSingleton<IMessageSearch>(new SqliteMessageSearch(settings.SqlitePath));
+            services.AddSingleton<SqliteSearchIndexer>();
+            services.AddHostedService(provider => provider.GetRequiredService<SqliteSearchIndexer>());
+            services.AddSingleton<IMessageSearch>(provider => new SqliteMessageSearch(settings.SqlitePath, provider.GetRequiredService<SqliteSearchIndexer>()));
         }
         return services;
     }

@@ -7,11 +7,12 @@ using Microsoft.Data.Sqlite;
 namespace MessageServer.Search;
 
 /// <summary>
-/// Search on SQLite: the FTS5 table messages_search (tokenizer unicode61 remove_diacritics 2, kept in step with
-/// messages by triggers, see migration 0005) and the query's AST rendered as an FTS5 MATCH expression in which
-/// every term is a quoted string, so nothing a user types is read as FTS5 syntax.
+/// Search on SQLite: the FTS5 table messages_search (tokenizer unicode61 remove_diacritics 2, filled by
+/// <see cref="SqliteSearchIndexer"/>, which a search first has catch up with the stored messages when it runs
+/// behind) and the query's AST rendered as an FTS5 MATCH expression in which every term is a quoted string, so
+/// nothing a user types is read as FTS5 syntax.
 /// </summary>
-public sealed class SqliteMessageSearch(string path) : IMessageSearch
+public sealed class SqliteMessageSearch(string path, SqliteSearchIndexer indexer) : IMessageSearch
 {
     private readonly string connectionString = new SqliteConnectionStringBuilder
     {
@@ -25,6 +26,10 @@ public sealed class SqliteMessageSearch(string path) : IMessageSearch
     {
         await using var connection = new SqliteConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
+        if (await SqliteSearchIndexer.ProgressAsync(connection, cancellationToken) is var (latest, indexedThrough) && latest > indexedThrough)
+        {
+            await indexer.CatchUpAsync(latest, cancellationToken);
+        }
         await using var command = new SqliteCommand { Connection = connection };
         var sql = new StringBuilder(
             """

@@ -20,13 +20,13 @@ namespace MessageServer.Tests.Search;
 /// </summary>
 public abstract class SearchContract(ServerFixture server)
 {
-    private HttpClient Client => server.Client;
+    protected HttpClient Client => server.Client;
 
     /// <summary>Settings for a server of the test's own (tokens, retention), on the same kind of storage.</summary>
     protected abstract Task<Dictionary<string, string?>> CreateSettingsAsync();
 
     /// <summary>A word no other test uses: letters only, so every engine keeps it as one token.</summary>
-    private static string UniqueWord() => "w" + new string(Guid.NewGuid().ToString("N").Select(c => (char)('a' + (c % 26))).ToArray());
+    protected static string UniqueWord() => "w" + new string(Guid.NewGuid().ToString("N").Select(c => (char)('a' + (c % 26))).ToArray());
 
     private static async Task<List<MessageDto>> SearchAsync(HttpClient client, string query, string? token = null)
     {
@@ -359,7 +359,48 @@ public abstract class SearchContract(ServerFixture server)
         Assert.Equal([id], Ids(await SearchAsync(after.Client, $"q={word}")));
     }
 
-    /// <summary>Takes the database back to where it was before migration 0005 (its messages kept).</summary>
+    [Fact]
+    public async Task A_message_is_found_as_soon_as_its_publish_is_answered_before_the_indexer_gets_to_it()
+    {
+        await using var host = await MessageServerHost.StartAsync(await CreateSettingsAsync());
+        await StopIndexerAsync(host);
+        var word = UniqueWord();
+
+        var published = await host.Client.PublishAsync(UniqueTopic("fresh"), $"{word} just now");
+
+        Assert.Equal([published.Id], Ids(await SearchAsync(host.Client, $"q={word}")));
+    }
+
+    [Fact]
+    public async Task A_message_deleted_before_it_was_indexed_is_never_found()
+    {
+        await using var host = await MessageServerHost.StartAsync(await CreateSettingsAsync());
+        var indexer = await StopIndexerAsync(host);
+        var word = UniqueWord();
+        var topic = UniqueTopic("gone");
+        var kept = await host.Client.PublishAsync(topic, $"{word} kept");
+        var removed = await host.Client.PublishAsync(topic, $"{word} removed");
+        using (var deleted = await host.Client.DeleteAsync($"/api/messages/{removed.Id}"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        while (await indexer.IndexBatchAsync(CancellationToken.None) > 0)
+        {
+        }
+
+        Assert.Equal([kept.Id], Ids(await SearchAsync(host.Client, $"q={word}")));
+    }
+
+    /// <summary>Stops the host's background indexer, so what a test publishes next stays unindexed until it says.</summary>
+    private static async Task<SearchIndexer> StopIndexerAsync(MessageServerHost host)
+    {
+        var indexer = host.Services.GetServices<IHostedService>().OfType<SearchIndexer>().Single();
+        await indexer.StopAsync(CancellationToken.None);
+        return indexer;
+    }
+
+    /// <summary>Takes the database back to where it was before migration 0005 (its messages kept), as if search had never existed.</summary>
     protected abstract Task RemoveSearchAsync(Dictionary<string, string?> settings);
 
     private static async Task<string> CreateTokenAsync(MessageServerHost host, string name, string read, string write)
@@ -392,11 +433,11 @@ public sealed class SqliteSearchTests(SqliteServerFixture server) : SearchContra
         await connection.OpenAsync();
         await using var command = new SqliteCommand(
             """
-            DROP TRIGGER messages_search_after_insert;
             DROP TRIGGER messages_search_after_delete;
             DROP TRIGGER messages_search_after_update;
             DROP TABLE messages_search;
-            DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%';
+            DROP TABLE search_progress;
+            DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%' OR ScriptName LIKE '%.0007_%';
             """, connection);
         await command.ExecuteNonQueryAsync();
     }
@@ -416,64 +457,71 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
     protected override Task RemoveSearchAsync(Dictionary<string, string?> settings) =>
         postgres.Server.ExecuteAsync(settings["POSTGRES_DB"]!,
             """
+            DROP TABLE search_documents, search_pending, search_backfill;
+            DROP TRIGGER messages_queue_for_search ON messages;
+            DROP TRIGGER messages_forget_search_documents ON messages;
+            DROP FUNCTION queue_for_search, forget_search_documents;
             DROP FUNCTION message_search_term, message_search_document, message_search_fold CASCADE;
             DROP EXTENSION unaccent;
-            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%';
+            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%';
             """);
 
     [Fact]
-    public async Task The_search_index_is_built_after_start_up_and_serves_the_search()
+    public async Task A_rare_word_is_looked_up_in_the_search_index()
     {
         var settings = await CreateSettingsAsync();
         await using var host = await MessageServerHost.StartAsync(settings);
+        var word = UniqueWord();
+        await host.Client.PublishAsync(UniqueTopic("plan"), $"{word} indexed");
+
+        var plan = await ExplainAsync(postgres.Server.ConnectionString(settings["POSTGRES_DB"]!), word);
+
+        Assert.True(plan.Any(line => line.Contains("Bitmap Index Scan on search_documents_document", StringComparison.Ordinal)), string.Join("\n", plan));
+    }
+
+    [Fact]
+    public async Task Instances_sharing_one_database_index_every_message_exactly_once()
+    {
+        var settings = await CreateSettingsAsync();
         var database = settings["POSTGRES_DB"]!;
+        await using var first = await MessageServerHost.StartAsync(settings);
+        await using var second = await MessageServerHost.StartAsync(settings);
+        var indexers = new[] { first, second }.Select(host => host.Services.GetServices<IHostedService>().OfType<PostgresSearchIndexer>().Single()).ToList();
+        var word = UniqueWord();
+        var topic = UniqueTopic("racing");
 
-        await WaitForValidIndexAsync(database);
+        // Both instances publish while both background indexers run and extra batches race them.
+        var publishing = Enumerable.Range(0, 400).Select(i => (i % 2 == 0 ? first : second).Client.PublishAsync(topic, $"{word} number {i}"));
+        var racing = Enumerable.Range(0, 20).Select(i => indexers[i % 2].IndexBatchAsync(CancellationToken.None));
+        await Task.WhenAll(Task.WhenAll(publishing), Task.WhenAll(racing));
+        while (await indexers[0].IndexBatchAsync(CancellationToken.None) + await indexers[1].IndexBatchAsync(CancellationToken.None) > 0)
+        {
+        }
 
-        await using var connection = new NpgsqlConnection(postgres.Server.ConnectionString(database));
+        Assert.Equal(0, await postgres.Server.QueryScalarAsync<long>(database, "SELECT count(*) FROM search_pending"));
+        Assert.Equal(400, await postgres.Server.QueryScalarAsync<long>(database,
+            $"SELECT count(*) FROM search_documents d JOIN messages m ON m.id = d.id WHERE m.topic = '{topic}' AND d.document @@ message_search_term('{word}', false)"));
+    }
+
+    /// <summary>The plan of the search that the API runs for q, as EXPLAIN prints it.</summary>
+    private static async Task<List<string>> ExplainAsync(string connectionString, string q)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        // The test table is tiny: without this the planner would rightly read it whole or walk down the ids.
+        // The test tables are tiny: without this the planner would rightly read them whole.
         await using (var noScans = new NpgsqlCommand("SET enable_seqscan = off; SET enable_indexscan = off", connection))
         {
             await noScans.ExecuteNonQueryAsync();
         }
-        await using var explain = new NpgsqlCommand(
-            "EXPLAIN SELECT id FROM messages WHERE message_search_document(author, text) @@ message_search_term('disk', false) ORDER BY id DESC LIMIT 50", connection);
+        await using var explain = new NpgsqlCommand { Connection = connection };
+        var request = new SearchRequest(SearchQuery.Parse(q).Query!, null, null, 50, null);
+        explain.CommandText = "EXPLAIN " + PostgresMessageSearch.Sql(request, 0, explain.Parameters);
         var plan = new List<string>();
-        await using (var reader = await explain.ExecuteReaderAsync())
+        await using var reader = await explain.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
         {
-            while (await reader.ReadAsync())
-            {
-                plan.Add(reader.GetString(0));
-            }
+            plan.Add(reader.GetString(0));
         }
-        Assert.Contains(plan, line => line.Contains("Bitmap Index Scan on messages_search", StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public async Task An_index_left_unfinished_by_an_interrupted_build_is_built_again()
-    {
-        var settings = await CreateSettingsAsync();
-        await using var host = await MessageServerHost.StartAsync(settings);
-        var database = settings["POSTGRES_DB"]!;
-        await WaitForValidIndexAsync(database);
-        // What a process stopped in the middle of CREATE INDEX CONCURRENTLY leaves behind.
-        await postgres.Server.ExecuteAsync(database, "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'messages_search'::regclass");
-
-        var built = await host.Services.GetServices<IHostedService>().OfType<PostgresSearchIndex>().Single().TryBuildAsync(CancellationToken.None);
-
-        Assert.True(built);
-        Assert.True(await postgres.Server.QueryScalarAsync<bool>(database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'messages_search'::regclass"));
-    }
-
-    private async Task WaitForValidIndexAsync(string database)
-    {
-        const string Valid = "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('messages_search')), false)";
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (!await postgres.Server.QueryScalarAsync<bool>(database, Valid))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The search index was not built within 15 s of start-up");
-            await Task.Delay(100);
-        }
+        return plan;
     }
 }

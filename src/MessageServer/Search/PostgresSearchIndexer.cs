@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using MessageServer.Storage;
+using Npgsql;
+
+namespace MessageServer.Search;
+
+/// <summary>
+/// Moves queued messages (search_pending, filled by a trigger on every insert, see migration 0007) into
+/// search_documents, one batch per transaction. Any number of instances run this against one database: each batch
+/// takes queue entries FOR UPDATE SKIP LOCKED, so two indexers never take the same message and nobody waits;
+/// an entry leaves the queue in the transaction that writes its document, so none is lost to a crash either.
+/// When the queue is empty it indexes the messages stored before migration 0007, newest first (search_backfill).
+/// </summary>
+public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseState state, ILogger<PostgresSearchIndexer> logger)
+    : SearchIndexer(state, logger)
+{
+    private readonly Stopwatch sinceStart = Stopwatch.StartNew();
+
+    // One statement, so one snapshot: the queue entries it deletes and the messages it reads are seen alike. A
+    // message deleted meanwhile simply has no row to join (its delete trigger removes the entry, see 0007).
+    private const string IndexPendingSql =
+        """
+        WITH taken AS (
+            DELETE FROM search_pending
+            WHERE id IN (SELECT id FROM search_pending ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING id),
+        indexed AS (
+            INSERT INTO search_documents (id, topic, document)
+            SELECT m.id, m.topic, message_search_document(m.author, m.text) FROM taken JOIN messages m ON m.id = taken.id
+            ON CONFLICT (id) DO NOTHING)
+        SELECT count(*)::int FROM taken
+        """;
+
+    // The backfill row is taken SKIP LOCKED (one instance at a time, nobody queues); its messages FOR KEY SHARE, so
+    // a delete of one of them waits for this commit and its trigger then finds the document to remove.
+    private const string IndexBackfillSql =
+        """
+        WITH progress AS (SELECT next_below FROM search_backfill WHERE next_below > 0 FOR UPDATE SKIP LOCKED),
+        batch AS (
+            SELECT m.id, m.topic, m.author, m.text FROM messages m
+            WHERE m.id < (SELECT next_below FROM progress)
+            ORDER BY m.id DESC LIMIT $1 FOR KEY SHARE OF m),
+        indexed AS (
+            INSERT INTO search_documents (id, topic, document)
+            SELECT id, topic, message_search_document(author, text) FROM batch
+            ON CONFLICT (id) DO NOTHING),
+        advanced AS (
+            UPDATE search_backfill SET next_below = coalesce((SELECT min(id) FROM batch), 0)
+            WHERE EXISTS (SELECT 1 FROM progress))
+        SELECT (SELECT count(*)::int FROM progress), (SELECT count(*)::int FROM batch)
+        """;
+
+    internal override async Task<int> IndexBatchAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var pending = new NpgsqlCommand(IndexPendingSql, connection))
+        {
+            pending.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
+            if (await pending.ExecuteScalarAsync(cancellationToken) is int taken and > 0)
+            {
+                await MergeIntoIndexAsync(connection, cancellationToken);
+                return taken;
+            }
+        }
+        await using var backfill = new NpgsqlCommand(IndexBackfillSql, connection);
+        backfill.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
+        int inProgress, indexed;
+        await using (var reader = await backfill.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (inProgress, indexed) = (reader.GetInt32(0), reader.GetInt32(1));
+        }
+        if (indexed > 0)
+        {
+            await MergeIntoIndexAsync(connection, cancellationToken);
+        }
+        if (inProgress > 0 && indexed == 0)
+        {
+            // The planner picks between the GIN index and a walk down the ids by how common each word is: now that
+            // the stored messages are all indexed, let it know.
+            await using var analyze = new NpgsqlCommand("ANALYZE search_documents", connection) { CommandTimeout = 0 };
+            await analyze.ExecuteNonQueryAsync(cancellationToken);
+            Logger.LogInformation("Search index built: every message stored before the upgrade is indexed ({Seconds:0.0} s after start)", sinceStart.Elapsed.TotalSeconds);
+        }
+        return indexed;
+    }
+
+    /// <summary>
+    /// GIN adds new entries to a pending list that every search reads through, entry by entry, until it is merged
+    /// into the index (by autovacuum, or once it outgrows gin_pending_list_limit, 4 MB): after a few batches a rare
+    /// word's lookup took 5 ms instead of 0.05. Merging right after each batch keeps the list short: the same bulk
+    /// merge autovacuum would do, only sooner, in the indexer rather than in a search.
+    /// </summary>
+    private static async Task MergeIntoIndexAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var merge = new NpgsqlCommand("SELECT gin_clean_pending_list('search_documents_document'::regclass)", connection);
+        await merge.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
