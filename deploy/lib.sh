@@ -2,6 +2,14 @@
 # Functions shared by deploy.sh (on the laptop) and deploy/remote.sh (on the host), kept free of side effects
 # at load time so the shell unit tests (tests/deploy/lib.bats) can call them one by one.
 
+# The deploy's folder on the host, relative to the deploy user's home: ssh and scp paths start there, and
+# remote.sh (which runs there) puts $HOME in front.
+# shellcheck disable=SC2034 # used by deploy.sh and remote.sh
+REMOTE_DIR=message-server
+# Where the container finds the PostgreSQL CA bundle that POSTGRES_SSLROOTCERT names on the laptop.
+# shellcheck disable=SC2034 # used by deploy.sh and remote.sh
+CA_PATH_IN_CONTAINER=/etc/message-server/postgres-ca.pem
+
 # Prints an error on stderr and exits: every failure says what went wrong and what to do next.
 die() {
   echo "deploy: error: $*" >&2
