@@ -23,7 +23,7 @@ Commands:
   rollback          switch back to the previous release, with the same health gate
   exec -- CMD...    run a command in the serving container, e.g. exec -- dotnet MessageServer.dll healthcheck
   ssh               open a shell on the host
-  unlock            release the deploy lock left by a deploy that was killed
+  unlock            release the deploy lock (one whose process is gone is taken over by the next run anyway)
   help              this text
 
 Settings come from the environment, else from deploy.env next to this script (see deploy.env.example):
