@@ -5,8 +5,10 @@
 # order and share one host (the local EC2 stand-in, as in deploy.bats).
 
 readonly HOST_DIR=/home/ec2-user/message-server
-readonly DEPLOY_STEPS="locked unpacked built started ready switched stopped removed renamed pruning"
-readonly ROLLBACK_STEPS="locked started ready switched stopped removed renamed"
+# Every checkpoint of remote.sh, in order; INTERRUPT_DEPLOY_STEPS or INTERRUPT_ROLLBACK_STEPS run a subset while
+# working on one (pruning needs three served releases before it: put two other steps first).
+readonly DEPLOY_STEPS=${INTERRUPT_DEPLOY_STEPS:-locked unpacked built started ready switched stopped removed renamed pruning}
+readonly ROLLBACK_STEPS=${INTERRUPT_ROLLBACK_STEPS:-locked started ready switched stopped removed renamed}
 
 setup_file() {
   REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
