@@ -11,9 +11,6 @@ source "$repo/deploy/lib.sh"
 
 readonly SETTINGS="DEPLOY_HOST DEPLOY_USER DEPLOY_SSH_PORT DEPLOY_SSH_KEY DEPLOY_KNOWN_HOSTS APP_ENV_FILE APP_PORT DEPLOY_READY_TIMEOUT DEPLOY_DOMAIN ACME_EMAIL ACME_CA ACME_CA_ROOT"
 readonly LETS_ENCRYPT=https://acme-v02.api.letsencrypt.org/directory
-# Relative to the deploy user's home directory, for ssh and scp alike.
-readonly REMOTE_DIR=message-server
-readonly CA_PATH_IN_CONTAINER=/etc/message-server/postgres-ca.pem
 
 usage() {
   cat <<'USAGE'
@@ -26,7 +23,7 @@ Commands:
   rollback          switch back to the previous release, with the same health gate
   exec -- CMD...    run a command in the serving container, e.g. exec -- dotnet MessageServer.dll healthcheck
   ssh               open a shell on the host
-  unlock            release the deploy lock left by a deploy that was killed
+  unlock            release the deploy lock (one whose process is gone is taken over by the next run anyway)
   help              this text
 
 Settings come from the environment, else from deploy.env next to this script (see deploy.env.example):
@@ -188,9 +185,10 @@ upload() {
   scp -q "${common_options[@]}" -P "$DEPLOY_SSH_PORT" "$@"
 }
 
-# Runs a host command of deploy/remote.sh; arguments are quoted for the remote shell.
+# Runs a host command of deploy/remote.sh; arguments are quoted for the remote shell. DEPLOY_TEST_KILL_AT, a test
+# hook (see checkpoint in remote.sh), goes along when it is set.
 host() {
-  remote "bash $REMOTE_DIR/bin/remote.sh $(printf '%q ' "$@")"
+  remote "${DEPLOY_TEST_KILL_AT:+DEPLOY_TEST_KILL_AT=$(printf '%q' "$DEPLOY_TEST_KILL_AT") }bash $REMOTE_DIR/bin/remote.sh $(printf '%q ' "$@")"
 }
 
 upload_host_scripts() {

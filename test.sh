@@ -66,7 +66,7 @@ run_dotnet_tests
 # Time limits (minutes) sum to well under CI's 90; a normal run takes a few minutes in all.
 run_bats_tests "shell checks (shellcheck, deploy.sh unit tests)" 5 "tests/shell tests/deploy/lib.bats tests/deploy/cli.bats"
 run_bats_tests "container tests (Docker image, offline base images, PostgreSQL)" 15 tests/container
-run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in, plain and with https via pebble)" 20 "tests/deploy/deploy.bats tests/deploy/https.bats"
+run_bats_tests "deploy end-to-end tests (deploy.sh against a local EC2 stand-in, plain, with https via pebble, and killed at each step)" 25 "tests/deploy/deploy.bats tests/deploy/https.bats tests/deploy/interrupted.bats"
 run_bats_tests "benchmark harness smoke run (no timing asserted)" 15 tests/bench
 
 summary="$passed passed, $failed failed"

@@ -9,8 +9,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=deploy/lib.sh
-source "$repo/deploy/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 # shellcheck source=bench/search.sh
 source "$repo/bench/search.sh"
 
@@ -34,25 +34,7 @@ else
 fi
 
 nchan_module=/usr/lib/nginx/modules/ngx_nchan_module.so
-work=$(mktemp -d /tmp/ms-bench-XXXXXX)
-# PostgreSQL runs as the postgres user and must reach its folder inside.
-chmod 755 "$work"
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  if [[ -n "${pg_bin:-}" && -f "$work/pg/data/postmaster.pid" ]]; then
-    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-log() {
-  echo "==> $*" >&2
-}
+make_work_folder ms-bench
 
 ensure_tools() {
   local missing=() tool
@@ -65,20 +47,13 @@ ensure_tools() {
     log "installing wrk, nginx and its nchan module"
     apt-get install -y -q wrk nginx-light libnginx-mod-nchan >/dev/null
   fi
-  pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-  [[ -n "$pg_bin" ]] || die "PostgreSQL server binaries are missing: apt-get install postgresql"
+  find_postgres
   # One open file per subscriber, in the server and in the load client (see many_subscribers_figures).
   ulimit -n "$((many_subscribers + 2000))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 }
 
 start_postgres() {
-  pg_port=$(free_local_port)
-  mkdir -p "$work/pg"
-  chown postgres:postgres "$work/pg"
-  runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
-  # Default durability: fsync and synchronous_commit stay on.
-  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-    -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  start_postgres_server -c max_connections=300
   psql_run postgres "CREATE DATABASE server"
   psql_run postgres "CREATE DATABASE reference"
   # The reference table has the server's shape, from its own migration.
@@ -90,9 +65,7 @@ psql_run() {
 }
 
 build() {
-  log "building the server (Release) and the load client"
-  dotnet publish "$repo/src/MessageServer/MessageServer.csproj" -c Release -o "$work/server" -p:UseAppHost=false >/dev/null
-  dotnet build "$repo/bench/LoadClient/LoadClient.csproj" -c Release -o "$work/client" >/dev/null
+  build_server_and_client LoadClient/LoadClient.csproj
 }
 
 # Starts a server instance on a port against the benchmark database; sets server_pid.

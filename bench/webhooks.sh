@@ -7,8 +7,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=deploy/lib.sh
-source "$repo/deploy/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 
 smoke=false
 output=""
@@ -27,43 +27,7 @@ else
   output=${output:-$repo/bench/results}
 fi
 
-work=$(mktemp -d /tmp/ms-webhook-bench-XXXXXX)
-# PostgreSQL runs as the postgres user and must reach its folder inside.
-chmod 755 "$work"
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  if [[ -n "${pg_bin:-}" && -f "$work/pg/data/postmaster.pid" ]]; then
-    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-log() {
-  echo "==> $*" >&2
-}
-
-start_postgres() {
-  pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-  [[ -n "$pg_bin" ]] || die "PostgreSQL server binaries are missing: apt-get install postgresql"
-  pg_port=$(free_local_port)
-  mkdir -p "$work/pg"
-  chown postgres:postgres "$work/pg"
-  runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
-  # Default durability: fsync and synchronous_commit stay on.
-  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-    -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
-}
-
-build() {
-  log "building the server (Release) and the benchmark client"
-  dotnet publish "$repo/src/MessageServer/MessageServer.csproj" -c Release -o "$work/server" -p:UseAppHost=false >/dev/null
-  dotnet build "$repo/bench/WebhookBench/WebhookBench.csproj" -c Release -o "$work/client" >/dev/null
-}
+make_work_folder ms-webhook-bench
 
 # Runs the server with the given storage settings and the benchmark client against it; sets measured to the
 # client's line. Not run in a subshell, so that cleanup knows the server's pid.
@@ -100,8 +64,8 @@ row() {
 }
 
 main() {
-  start_postgres
-  build
+  start_postgres_server
+  build_server_and_client WebhookBench/WebhookBench.csproj
   local postgres sqlite header table file
   measure postgres POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres POSTGRES_PASSWORD=unused \
     POSTGRES_DB=postgres POSTGRES_SSLMODE=disable

@@ -2,6 +2,14 @@
 # Functions shared by deploy.sh (on the laptop) and deploy/remote.sh (on the host), kept free of side effects
 # at load time so the shell unit tests (tests/deploy/lib.bats) can call them one by one.
 
+# The deploy's folder on the host, relative to the deploy user's home: ssh and scp paths start there, and
+# remote.sh (which runs there) puts $HOME in front.
+# shellcheck disable=SC2034 # used by deploy.sh and remote.sh
+REMOTE_DIR=message-server
+# Where the container finds the PostgreSQL CA bundle that POSTGRES_SSLROOTCERT names on the laptop.
+# shellcheck disable=SC2034 # used by deploy.sh and remote.sh
+CA_PATH_IN_CONTAINER=/etc/message-server/postgres-ca.pem
+
 # Prints an error on stderr and exits: every failure says what went wrong and what to do next.
 die() {
   echo "deploy: error: $*" >&2
@@ -97,19 +105,4 @@ docker_install_command() {
     debian | ubuntu) echo "env DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io" ;;
     *) return 1 ;;
   esac
-}
-
-# A free TCP port on this machine: below the kernel's ephemeral range (outgoing connections take their ports
-# from there, so none can be holding it a moment later) and used by no socket at all.
-free_local_port() {
-  local port low used
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  used=$(ss -Htan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u || true)
-  while true; do
-    port=$((20000 + RANDOM % (low - 20000)))
-    if ! grep -qx "$port" <<<"$used" && ! (: </dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
 }

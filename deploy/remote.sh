@@ -20,12 +20,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
 source "$here/lib.sh"
 
-readonly BASE="$HOME/message-server"
+readonly BASE="$HOME/$REMOTE_DIR"
 readonly NAME=message-server
 readonly NEXT="$NAME-next"
 readonly IMAGE=message-server
 readonly DATA_VOLUME=message-server-data
-readonly CA_PATH_IN_CONTAINER=/etc/message-server/postgres-ca.pem
 readonly KEEP_RELEASES=3
 readonly PROXY=message-server-proxy
 readonly PROXY_IMAGE=caddy:2
@@ -35,11 +34,22 @@ readonly PROXY_CONFIG_VOLUME=message-server-proxy-config
 readonly RUN="$BASE/run"
 readonly SOCKET_DIR_IN_CONTAINER=/run/message-server
 readonly CERTIFICATE_TIMEOUT=120
+# Uploads of a run that never got to the host's deploy step (cut during the upload) are removed after this long.
+readonly ABANDONED_UPLOAD_MINUTES=60
 
 docker_cmd=(docker)
 
 step() {
   echo "==> $*"
+}
+
+# A test hook: DEPLOY_TEST_KILL_AT=NAME makes this script SIGKILL itself at the checkpoint NAME, as a cut SSH
+# connection or a crash would stop it (tests/deploy/interrupted.bats). Nothing sets it in normal use.
+checkpoint() {
+  if [[ "${DEPLOY_TEST_KILL_AT:-}" == "$1" ]]; then
+    echo "remote.sh: killed at the checkpoint '$1' (DEPLOY_TEST_KILL_AT)" >&2
+    kill -9 $$
+  fi
 }
 
 # Docker without sudo once the user is in the docker group; with sudo until that takes effect (a new login).
@@ -90,30 +100,66 @@ bootstrap() {
 }
 
 # --- the lock: one deploy or rollback at a time ----------------------------------------------------------------
+#
+# A lock whose process is gone (a run killed, or its SSH connection cut) is stale, and the next run takes it over
+# by itself, saying so: the lock lives on the host and names the process that took it there, so "gone" is a fact,
+# not a guess, and making the user type ./deploy.sh unlock after every dropped connection would only teach them to
+# unlock without looking. A lock whose process still runs stops the run, naming the holder.
 
 lock_owner=false
 
-describe_lock() {
-  local info="$BASE/lock/info" pid state
-  [[ -f "$info" ]] || { echo "an unknown deploy (no lock details)"; return; }
-  pid=$(sed -n 's/^pid=//p' "$info")
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    state="still running as pid $pid"
-  else
-    state="STALE: its process ${pid:-?} is gone, a killed deploy left it"
-  fi
-  echo "$(sed -n 's/^holder=//p' "$info") deploying $(sed -n 's/^version=//p' "$info") since $(sed -n 's/^started=//p' "$info") ($state)"
+# A process as "pid start-time boot-id": a pid is reused in time, this triple is not.
+process_identity() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  echo "$1 $(cut -d' ' -f20 <<<"$stat") $(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"
 }
 
-acquire_lock() {
-  local holder=$1 version=$2
-  mkdir -p "$BASE"
-  if ! mkdir "$BASE/lock" 2>/dev/null; then
-    die "the host is locked by $(describe_lock).
-  Wait for that deploy to finish. If it is not running any more, release the lock with: ./deploy.sh unlock"
+lock_field() {
+  sed -n "s/^$1=//p" "$BASE/lock/info" 2>/dev/null
+}
+
+# Whether the process that took the lock still runs (locks written before the identity was recorded: by pid alone).
+lock_holder_running() {
+  local pid identity
+  pid=$(lock_field pid)
+  identity=$(lock_field process)
+  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+  [[ -z "$identity" || "$(process_identity "$pid")" == "$identity" ]]
+}
+
+describe_lock() {
+  local state
+  [[ -f "$BASE/lock/info" ]] || { echo "an unknown deploy (no lock details)"; return; }
+  if lock_holder_running; then
+    state="still running as pid $(lock_field pid)"
+  else
+    state="STALE: its process $(lock_field pid) is gone, a killed deploy left it"
   fi
+  echo "$(lock_field holder) deploying $(lock_field version) since $(lock_field started) ($state)"
+}
+
+# Takes the lock, or a stale one over; both under a short flock, so that two runs cannot both take over.
+acquire_lock() {
+  local holder=$1 version=$2 guard
+  mkdir -p "$BASE/state"
+  exec {guard}>"$BASE/state/lock.guard"
+  flock -w 30 "$guard" || die "could not take $BASE/state/lock.guard within 30s; run ./deploy.sh again"
+  if [[ -d "$BASE/lock" ]]; then
+    if lock_holder_running; then
+      die "the host is locked by $(describe_lock).
+  Wait for that deploy to finish. If it hangs, stop it; a lock whose process is gone is taken over by the next run (or release it with: ./deploy.sh unlock)"
+    fi
+    echo "Taking over the lock of an interrupted run: $(describe_lock)"
+    forget_upload "$(lock_field version)"
+    rm -rf "$BASE/lock"
+  fi
+  mkdir "$BASE/lock"
   lock_owner=true
-  printf 'holder=%s\nversion=%s\nstarted=%s\npid=%s\n' "$holder" "$version" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" >"$BASE/lock/info"
+  printf 'holder=%s\nversion=%s\nstarted=%s\npid=%s\nprocess=%s\n' "$holder" "$version" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" "$(process_identity $$)" >"$BASE/lock/info"
+  exec {guard}>&-
 }
 
 release_lock() {
@@ -121,6 +167,14 @@ release_lock() {
     rm -rf "$BASE/lock"
     lock_owner=false
   fi
+}
+
+# Holds the lock for the rest of this run: released on exit; a hang-up or a stop ends the run through that exit.
+lock_for_this_run() {
+  acquire_lock "$@"
+  trap release_lock EXIT
+  trap 'exit 129' HUP
+  trap 'exit 143' TERM
 }
 
 unlock() {
@@ -138,12 +192,22 @@ container_exists() {
   d container inspect "$1" >/dev/null 2>&1
 }
 
+# A label of a container (version or slot), or nothing when there is no such container.
+container_label() {
+  d container inspect -f "{{ index .Config.Labels \"message-server.$2\" }}" "$1" 2>/dev/null || true
+}
+
 serving_version() {
-  d container inspect -f '{{ index .Config.Labels "message-server.version" }}' "$NAME" 2>/dev/null || true
+  container_label "$NAME" version
 }
 
 serving_slot() {
-  d container inspect -f '{{ index .Config.Labels "message-server.slot" }}' "$NAME" 2>/dev/null || true
+  container_label "$NAME" slot
+}
+
+# The slot the proxy sends requests to: where "current" points (a or b), nothing before the first switch.
+proxied_slot() {
+  readlink "$RUN/current" 2>/dev/null || true
 }
 
 # The socket the app in SLOT listens on, as seen from the host.
@@ -289,21 +353,46 @@ wait_for_certificate() {
 }
 
 # --- the switch ---------------------------------------------------------------------------------------------
+#
+# Every step below may be the last one a run makes (kill -9, a cut SSH connection): "current" always points at a
+# version that passed the health gate, and the next run finishes or undoes what the killed one left, starting from
+# what "current" points at (finish_interrupted_run). Names and files that exist only between two steps: the
+# container $NEXT, the symlink run/current.new, the lock, the uploads env/incoming-* and releases/*.tar.gz.
 
-# Starts VERSION as the next container in the slot the serving one does not use, health-gates it on its own
-# socket, makes sure the proxy runs, points "current" at the new slot, then stops the old one gracefully.
+# The steps of a switch to VERSION, in the manner of Kamal's Boot#run.
 start_and_switch() {
-  local version=$1 app_port=$2 timeout=$3 domain=$4 email=$5 acme_ca=$6 env_file="$BASE/env/$1.env" slot socket deadline ca_mount=()
+  local version=$1 app_port=$2 timeout=$3 domain=$4 email=$5 acme_ca=$6 slot
+  slot=$(free_slot)
+  start_new_container "$version" "$slot"
+  checkpoint started
+  wait_until_ready "$version" "$slot" "$timeout"
+  checkpoint ready
+  ensure_proxy "$app_port" "$domain" "$email" "$acme_ca"
+  wait_for_certificate_or_give_up "$version" "$domain"
+  switch_proxy_to "$version" "$slot"
+  checkpoint switched
+  stop_old_container
+  name_new_container_serving
+  checkpoint renamed
+  record_serving_version
+}
+
+# The slot the serving version does not use; before any switch, a.
+free_slot() {
+  local serving
+  serving=$(proxied_slot)
+  serving=${serving:-$(serving_slot)}
+  if [[ "$serving" == a ]]; then echo b; else echo a; fi
+}
+
+start_new_container() {
+  local version=$1 slot=$2 env_file="$BASE/env/$1.env" ca_mount=()
   [[ -f "$env_file" ]] || die "no settings for $version on the host ($env_file)"
   if [[ -f "$BASE/env/$version-postgres-ca.pem" ]]; then
     ca_mount=(-v "$BASE/env/$version-postgres-ca.pem:$CA_PATH_IN_CONTAINER:ro")
   fi
-  d rm -f "$NEXT" >/dev/null 2>&1 || true
-  if [[ "$(serving_slot)" == a ]]; then slot=b; else slot=a; fi
-  socket=$(slot_socket "$slot")
   # The app's user (uid 1654 in the image) creates its socket here; the folder lies in the deploy user's home.
   install -d -m 1777 "$RUN/$slot"
-
   step "Starting $version next to the serving version"
   # TRUSTED_PROXIES switches the forwarded headers on; over the socket their only sender is the proxy.
   d run -d --name "$NEXT" --label "message-server.version=$version" --label "message-server.slot=$slot" \
@@ -314,63 +403,135 @@ start_and_switch() {
     -v "$DATA_VOLUME:/data" -v "$RUN/$slot:$SOCKET_DIR_IN_CONTAINER" "${ca_mount[@]}" \
     --health-interval=5s \
     "$IMAGE:$version" >/dev/null
+}
 
-  step "Waiting up to ${timeout}s for $version to be ready"
-  deadline=$((SECONDS + timeout))
+# Waits for /ready on the new container's own socket; if it does not come, shows why and removes it.
+wait_until_ready() {
+  local version=$1 socket deadline
+  socket=$(slot_socket "$2")
+  step "Waiting up to ${3}s for $version to be ready"
+  deadline=$((SECONDS + $3))
   until ask_app "$socket" /ready >/dev/null 2>&1; do
     if [[ "$(d container inspect -f '{{.State.Running}}' "$NEXT" 2>/dev/null)" != true ]] || ((SECONDS >= deadline)); then
       echo "--- last log lines of $version ---" >&2
       d logs --tail 40 "$NEXT" >&2 2>&1 || true
       echo "---" >&2
       d rm -f "$NEXT" >/dev/null 2>&1 || true
-      die "$version did not become ready within ${timeout}s (see its log above); the serving version $(serving_version) was not touched"
+      die "$version did not become ready within ${3}s (see its log above); the serving version $(serving_version) was not touched"
     fi
     sleep 0.5
   done
+}
 
-  ensure_proxy "$app_port" "$domain" "$email" "$acme_ca"
+wait_for_certificate_or_give_up() {
+  local version=$1 domain=$2
   if [[ -n "$domain" ]] && ! (wait_for_certificate "$domain"); then
     d rm -f "$NEXT" >/dev/null 2>&1 || true
     die "$version was not switched to; the serving version $(serving_version) was not touched"
   fi
-
-  step "Switching the proxy to $version"
-  ln -sfn "$slot" "$RUN/current.new"
-  mv -T "$RUN/current.new" "$RUN/current"
-  if container_exists "$NAME"; then
-    # Requests the proxy sent to the old version just before the switch are read by now; those still running
-    # are finished by the graceful stop.
-    sleep 1
-    step "Stopping $(serving_version) gracefully"
-    d stop -t 30 "$NAME" >/dev/null
-    d rm "$NAME" >/dev/null
-  fi
-  d rename "$NEXT" "$NAME"
-  echo "$version" >>"$BASE/state/history"
 }
 
+# Points "current" at SLOT in one rename: from that instant the proxy sends every new request there.
+switch_proxy_to() {
+  step "Switching the proxy to $1"
+  ln -sfn "$2" "$RUN/current.new"
+  mv -T "$RUN/current.new" "$RUN/current"
+}
+
+# Stops the container that served before the switch, once the proxy no longer sends it anything.
+stop_old_container() {
+  container_exists "$NAME" || return 0
+  # Requests the proxy sent to the old version just before the switch are read by now; those still running
+  # are finished by the graceful stop.
+  sleep 1
+  step "Stopping $(serving_version) gracefully"
+  d stop -t 30 "$NAME" >/dev/null
+  checkpoint stopped
+  d rm "$NAME" >/dev/null
+  checkpoint removed
+}
+
+name_new_container_serving() {
+  d rename "$NEXT" "$NAME"
+}
+
+# Appends the serving version to state/history (the rollback's memory) unless it is the last line already.
+record_serving_version() {
+  local version
+  version=$(serving_version)
+  [[ -n "$version" ]] || return 0
+  if [[ "$(tail -n 1 "$BASE/state/history" 2>/dev/null)" != "$version" ]]; then
+    echo "$version" >>"$BASE/state/history"
+  fi
+}
+
+# Brings the host back to one of two clean states after a run that was killed between two steps: what "current"
+# points at is serving, since the proxy follows it. A $NEXT container there was switched to: the old one is
+# stopped and $NEXT takes the serving name, as the killed run would have done. A $NEXT container elsewhere was
+# never switched to and is removed. The container in the proxied slot is never stopped.
+finish_interrupted_run() {
+  local proxied next_slot
+  rm -f "$RUN/current.new"
+  proxied=$(proxied_slot)
+  if container_exists "$NEXT"; then
+    next_slot=$(container_label "$NEXT" slot)
+    if [[ -n "$proxied" && "$next_slot" == "$proxied" ]]; then
+      step "Finishing the interrupted switch to $(container_label "$NEXT" version)"
+      stop_old_container
+      name_new_container_serving
+    else
+      step "Removing $(container_label "$NEXT" version), which an interrupted run started but never switched to"
+      d rm -f "$NEXT" >/dev/null
+    fi
+  fi
+  record_serving_version
+}
+
+# What a killed run uploaded for VERSION and no run will use (the next run uploads under a new name).
+forget_upload() {
+  [[ "$1" =~ ^[0-9A-Za-z._-]+$ ]] || return 0
+  rm -f "$BASE/env/incoming-$1.env" "$BASE/env/incoming-$1-postgres-ca.pem" "$BASE/releases/$1.tar.gz"
+}
+
+# The versions to keep: the serving one and the last KEEP_RELEASES that served (state/history) and still have
+# their image; images of versions that never served (an interrupted or failed deploy) are not among them.
+kept_versions() {
+  local images
+  serving_version
+  images=$(d images "$IMAGE" --format '{{.Tag}}' | grep -v '<none>' || true)
+  tac "$BASE/state/history" 2>/dev/null | awk '!seen[$0]++' | grep -Fx -f <(printf '%s\n' "$images") | head -n "$KEEP_RELEASES" || true
+}
+
+# Removes the images, sources, build logs and settings of every version not kept, and uploads a run abandoned.
 prune_releases() {
-  local keep serving tag
-  serving=$(serving_version)
-  keep=$(d images "$IMAGE" --format '{{.Tag}}' | grep -v '<none>' | sort -r | head -n "$KEEP_RELEASES")
+  local keep tag file name
+  keep=$(kept_versions)
   for tag in $(d images "$IMAGE" --format '{{.Tag}}' | grep -v '<none>'); do
-    if [[ "$tag" != "$serving" ]] && ! grep -qx "$tag" <<<"$keep"; then
+    if ! grep -qxF "$tag" <<<"$keep"; then
       d rmi "$IMAGE:$tag" >/dev/null 2>&1 || true
-      rm -rf "$BASE/releases/$tag" "$BASE/env/$tag.env" "$BASE/env/$tag-postgres-ca.pem"
+      checkpoint pruning
     fi
   done
+  for file in "$BASE"/releases/* "$BASE"/env/*; do
+    name=${file##*/}
+    case "$name" in
+      incoming-* | *.tar.gz) continue ;;
+    esac
+    name=${name%.build.log}
+    name=${name%.env}
+    name=${name%-postgres-ca.pem}
+    if [[ -e "$file" ]] && ! grep -qxF "$name" <<<"$keep"; then
+      rm -rf "$file"
+    fi
+  done
+  find "$BASE/releases" "$BASE/env" -maxdepth 1 \( -name 'incoming-*' -o -name '*.tar.gz' \) \
+    -mmin "+$ABANDONED_UPLOAD_MINUTES" -delete 2>/dev/null || true
   d image prune -f >/dev/null 2>&1 || true
 }
 
-deploy() {
-  local version=$1 app_port=$2 timeout=$3 holder=$4 domain=$5 email=$6 acme_ca=$7 release="$BASE/releases/$1"
-  use_docker
-  acquire_lock "$holder" "$version"
-  trap release_lock EXIT
-  trap 'exit 129' HUP
-  trap 'exit 143' TERM
-
-  # The settings were uploaded next to the release; from here on they live in a 0600 file named for it.
+# The uploaded settings become a 0600 file named for the release, the uploaded sources its folder.
+unpack_release() {
+  local version=$1 release="$BASE/releases/$1"
   install -d -m 700 "$BASE/env"
   mv "$BASE/env/incoming-$version.env" "$BASE/env/$version.env"
   chmod 600 "$BASE/env/$version.env"
@@ -381,7 +542,10 @@ deploy() {
   mkdir -p "$release"
   tar -xzf "$release.tar.gz" -C "$release"
   rm -f "$release.tar.gz"
+}
 
+build_image() {
+  local version=$1 release="$BASE/releases/$1"
   step "Building image $IMAGE:$version"
   if ! d build --force-rm -t "$IMAGE:$version" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$(cut -d- -f2 <<<"$version")" \
@@ -391,30 +555,56 @@ deploy() {
     echo "---" >&2
     die "the image did not build (full log on the host: $release.build.log); the serving version $(serving_version) was not touched"
   fi
+}
+
+deploy() {
+  local version=$1 app_port=$2 timeout=$3 holder=$4 domain=$5 email=$6 acme_ca=$7
+  use_docker
+  lock_for_this_run "$holder" "$version"
+  checkpoint locked
+  finish_interrupted_run
+  rm -f "$BASE/state/rollback"
+  unpack_release "$version"
+  checkpoint unpacked
+  build_image "$version"
+  checkpoint built
   start_and_switch "$version" "$app_port" "$timeout" "$domain" "$email" "$acme_ca"
   prune_releases
 }
 
+# The version served before the serving one (state/history) whose image is still here.
+previous_version() {
+  local current=$1 version
+  [[ -f "$BASE/state/history" ]] || return 0
+  grep -vxF "$current" "$BASE/state/history" | tac | while read -r version; do
+    if d image inspect "$IMAGE:$version" >/dev/null 2>&1; then
+      echo "$version"
+      break
+    fi
+  done
+}
+
+# The target is picked under the lock, once an interrupted run is finished, and kept in state/rollback until the
+# rollback is done: a rollback run again after it was killed past its switch completes it instead of going back.
 rollback() {
   local app_port=$1 timeout=$2 holder=$3 domain=$4 email=$5 acme_ca=$6 current previous
   use_docker
+  lock_for_this_run "$holder" "a rollback"
+  checkpoint locked
+  finish_interrupted_run
   current=$(serving_version)
-  previous=""
-  if [[ -f "$BASE/state/history" ]]; then
-    previous=$(grep -vx "$current" "$BASE/state/history" | tac | while read -r version; do
-      if d image inspect "$IMAGE:$version" >/dev/null 2>&1; then
-        echo "$version"
-        break
-      fi
-    done)
+  previous=$(cat "$BASE/state/rollback" 2>/dev/null || true)
+  if [[ -n "$previous" && "$previous" == "$current" ]]; then
+    echo "The interrupted rollback to $current is complete."
+    rm -f "$BASE/state/rollback"
+    return 0
   fi
+  previous=$(previous_version "$current")
   [[ -n "$previous" ]] || die "no earlier version to roll back to (kept images: $(d images "$IMAGE" --format '{{.Tag}}' | tr '\n' ' '))"
-  acquire_lock "$holder" "rollback to $previous"
-  trap release_lock EXIT
-  trap 'exit 129' HUP
-  trap 'exit 143' TERM
+  echo "$previous" >"$BASE/state/rollback"
   step "Rolling back from ${current:-nothing} to $previous"
   start_and_switch "$previous" "$app_port" "$timeout" "$domain" "$email" "$acme_ca"
+  rm -f "$BASE/state/rollback"
 }
 
 status() {

@@ -185,16 +185,28 @@ commit_change() {
   [ "$first_status" -eq 0 ]
 }
 
-@test "a stale lock left by a killed deploy is reported and released with ./deploy.sh unlock" {
+@test "a stale lock left by a killed deploy is taken over by the next deploy, which says so" {
   install -d -o ec2-user -g ec2-user /home/ec2-user/message-server/lock
   printf 'holder=gone@laptop\nversion=lost\nstarted=2026-01-01T00:00:00Z\npid=999999\n' >/home/ec2-user/message-server/lock/info
+  deploy status
+  [[ "$output" == *"Lock:       held by gone@laptop deploying lost"*"STALE"* ]]
+  deploy
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Taking over the lock of an interrupted run: gone@laptop deploying lost"*"STALE"* ]]
+  [ ! -d /home/ec2-user/message-server/lock ]
+}
+
+@test "unlock releases a lock whatever holds it" {
+  install -d -o ec2-user -g ec2-user /home/ec2-user/message-server/lock
+  printf 'holder=hung@laptop\nversion=stuck\nstarted=2026-01-01T00:00:00Z\npid=1\n' >/home/ec2-user/message-server/lock/info
   deploy
   [ "$status" -ne 0 ]
-  [[ "$output" == *"gone@laptop deploying lost"*"STALE"* ]]
+  [[ "$output" == *"the host is locked by hung@laptop deploying stuck"*"still running as pid 1"* ]]
   [[ "$output" == *"./deploy.sh unlock"* ]]
   deploy unlock
   [ "$status" -eq 0 ]
-  [[ "$output" == *"Releasing the lock held by gone@laptop"* ]]
+  [[ "$output" == *"Releasing the lock held by hung@laptop"* ]]
   [ ! -d /home/ec2-user/message-server/lock ]
 }
 

@@ -70,8 +70,8 @@ ensure_proxy_image() {
   "$repo/docker/offline-base-images.sh" --proxy >&2
 }
 
-# shellcheck source=deploy/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../lib/ports.sh"
 
 free_port() {
   free_local_port
