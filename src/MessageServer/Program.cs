@@ -23,6 +23,12 @@ if (args is [TokensCommand.Command, .. var tokenArguments])
     return await TokensCommand.RunAsync(tokenArguments, settings);
 }
 
+if (ListenCheck.Problem(settings) is { } listenProblem)
+{
+    ConfigurationErrors.Report([listenProblem]);
+    return 2;
+}
+
 builder.AddServerHosting(settings);
 builder.AddObservability(settings);
 builder.AddHttpHygiene(settings);

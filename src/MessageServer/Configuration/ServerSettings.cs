@@ -83,6 +83,10 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
             TrustedProxies = ParseTrustedProxies(Read("TRUSTED_PROXIES"), problems),
             CorsOrigins = ParseCorsOrigins(Read("CORS_ORIGINS"), problems),
         };
+        if (settings.MetricsPort is { } separatePort && separatePort == settings.Port && settings.SocketPath is null)
+        {
+            problems.Add($"METRICS_PORT must differ from PORT ({settings.Port}): it is a second port that serves /metrics; leave it unset to serve /metrics on PORT.");
+        }
         errors = problems;
         return problems.Count == 0;
     }

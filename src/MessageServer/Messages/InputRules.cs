@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace MessageServer.Messages;
@@ -106,5 +107,32 @@ public static partial class InputRules
             return (number, null);
         }
         return (null, $"{name} must be one whole number from {minimum} to {maximum}, got '{values}'.");
+    }
+
+    /// <summary>
+    /// The first field a JSON object has twice: parsers disagree on which of the two values wins, and a proxy or
+    /// filter may have checked the other one, so a body with one is refused.
+    /// </summary>
+    public static string? FirstRepeatedProperty(JsonElement root)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            string name;
+            try
+            {
+                name = property.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                // A name that does not decode (invalid UTF-8, an unpaired surrogate escape) is no field we read.
+                continue;
+            }
+            if (!seen.Add(name))
+            {
+                return name;
+            }
+        }
+        return null;
     }
 }

@@ -53,7 +53,7 @@ public static class PublishRequestReader
             {
                 return (null, Problems.BadRequest($"The body must be a JSON object like {{\"text\": \"...\", \"author\": \"...\"}}, got {Describe(root.ValueKind)}."));
             }
-            if (FirstRepeatedProperty(root) is { } repeated)
+            if (InputRules.FirstRepeatedProperty(root) is { } repeated)
             {
                 // Parsers disagree on which of two values wins; a proxy or filter may have checked the other one.
                 return (null, Problems.Invalid(repeated, $"{repeated} appears more than once in the JSON body; send each field once."));
@@ -98,29 +98,6 @@ public static class PublishRequestReader
             return (null, Problems.Invalid("author", authorError));
         }
         return (new NewMessage(topic, normalizedAuthor, text!), null);
-    }
-
-    private static string? FirstRepeatedProperty(JsonElement root)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var property in root.EnumerateObject())
-        {
-            string name;
-            try
-            {
-                name = property.Name;
-            }
-            catch (InvalidOperationException)
-            {
-                // A name that does not decode (invalid UTF-8, an unpaired surrogate escape) is no field we read.
-                continue;
-            }
-            if (!seen.Add(name))
-            {
-                return name;
-            }
-        }
-        return null;
     }
 
     private static (string? Value, string? Error) ReadOptionalString(JsonElement root, string name)

@@ -58,11 +58,6 @@ public static class SearchApi
     public static async Task<Results<Ok<MessageList>, ProblemHttpResult>> Search(
         HttpContext context, IMessageSearch search, AccessControl access, CancellationToken cancellationToken)
     {
-        var (caller, problem) = await access.IdentifyAsync(context, cancellationToken);
-        if (problem is not null)
-        {
-            return problem;
-        }
         var parameters = context.Request.Query;
         var (query, queryError) = parameters["q"].Count > 1
             ? (null, "q must be given once.")
@@ -85,6 +80,14 @@ public static class SearchApi
         if (beforeError is not null)
         {
             return Problems.Invalid("before", beforeError);
+        }
+
+        // The caller is identified once the input is known to be well formed: a malformed request is a 400 whoever
+        // sends it, as on the topic routes.
+        var (caller, problem) = await access.IdentifyAsync(context, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
         }
 
         // Which topics to look in is decided before the query runs, so a match in a topic the caller may not

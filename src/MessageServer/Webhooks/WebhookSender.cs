@@ -47,7 +47,21 @@ public sealed class WebhookSender : IDisposable
         {
             Timeout = Timeout.InfiniteTimeSpan, // RequestTimeout is applied per request, so a timeout can be told apart from a shutdown
         };
-        client.DefaultRequestHeaders.UserAgent.ParseAdd($"message-server-webhooks/{settings.Version.Split('+')[0]}");
+        client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("message-server-webhooks", ProductVersion(settings.Version)));
+    }
+
+    /// <summary>
+    /// The version as a User-Agent product version: a header token allows only some characters, and APP_VERSION may
+    /// be any release name (a branch such as feature/x), so the others become '-' rather than failing at start-up.
+    /// </summary>
+    internal static string ProductVersion(string version)
+    {
+        var token = new StringBuilder();
+        foreach (var character in version.Split('+')[0])
+        {
+            token.Append(char.IsAsciiLetterOrDigit(character) || "!#$%&'*.^_`|~-".Contains(character) ? character : '-');
+        }
+        return token.Length == 0 ? "unknown" : token.ToString();
     }
 
     /// <summary>The webhook-id of a message's delivery to a webhook: the same on every retry, so receivers can deduplicate.</summary>

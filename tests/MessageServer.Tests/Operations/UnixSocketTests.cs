@@ -11,13 +11,66 @@ public sealed class UnixSocketTests
     {
         using var directory = new TemporaryDirectory("ms-sock-");
         var socketPath = Path.Combine(directory.FullName, "app.sock");
-        await File.WriteAllTextAsync(socketPath, "");
+        LeaveSocketFile(socketPath);
+        Assert.True(File.Exists(socketPath));
 
         await using var server = await ServerProcess.StartAsync(Settings(directory, socketPath));
 
         using var health = await server.Client.GetAsync(new Uri("/health", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Contains($"listening on socket {socketPath}", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SOCKET_PATH_naming_a_file_that_is_not_a_socket_stops_startup_and_leaves_the_file_alone()
+    {
+        using var directory = new TemporaryDirectory("ms-sock-");
+        var precious = Path.Combine(directory.FullName, "precious.txt");
+        await File.WriteAllTextAsync(precious, "data");
+
+        var result = await ServerProcess.RunToExitAsync(Settings(directory, precious));
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"message-server: configuration error: SOCKET_PATH {precious} is an existing file, not a socket; remove it yourself or give another path.", line);
+        Assert.Equal("data", await File.ReadAllTextAsync(precious));
+    }
+
+    [Fact]
+    public async Task SOCKET_PATH_naming_a_directory_stops_startup_with_one_line()
+    {
+        using var directory = new TemporaryDirectory("ms-sock-");
+
+        var result = await ServerProcess.RunToExitAsync(Settings(directory, directory.FullName));
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains($"SOCKET_PATH {directory.FullName} is a directory", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_server_on_the_same_SOCKET_PATH_stops_instead_of_taking_the_socket_of_the_first()
+    {
+        using var directory = new TemporaryDirectory("ms-sock-");
+        var socketPath = Path.Combine(directory.FullName, "app.sock");
+        await using var first = await ServerProcess.StartAsync(Settings(directory, socketPath));
+        var secondSettings = Settings(directory, socketPath);
+        secondSettings["SQLITE_PATH"] = Path.Combine(directory.FullName, "second.db");
+
+        var second = await ServerProcess.RunToExitAsync(secondSettings);
+
+        Assert.Equal(2, second.ExitCode);
+        Assert.Contains($"SOCKET_PATH {socketPath} is in use", second.Output, StringComparison.Ordinal);
+        using var health = await first.Client.GetAsync(new Uri("/health", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    /// <summary>What a killed server leaves: a socket file that nothing listens on (closing a socket does not remove its file).</summary>
+    private static void LeaveSocketFile(string path)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        socket.Listen();
     }
 
     [Fact]

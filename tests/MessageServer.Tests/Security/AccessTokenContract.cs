@@ -71,14 +71,18 @@ public abstract class AccessTokenContract
         var (host, _) = await StartAsync("none");
         await using var _ = host;
 
-        using var list = await host.Client.GetAsync("/api/topics/bad name!/messages");
-        using var publish = await host.Client.SendAsync(Request(HttpMethod.Post, "/api/topics/bad name!/messages", token: null, text: "nope"));
-        using var stream = await host.Client.GetAsync("/api/topics/bad name!/stream", HttpCompletionOption.ResponseHeadersRead);
-        using var webhooks = await host.Client.GetAsync("/api/topics/bad name!/webhooks");
-
-        foreach (var response in new[] { list, publish, stream, webhooks })
+        foreach (var token in new[] { null, "mst_not-a-real-token" })
         {
-            await AssertProblemAsync(response, HttpStatusCode.BadRequest, "topic");
+            using var list = await host.Client.SendAsync(Request(HttpMethod.Get, "/api/topics/bad name!/messages", token));
+            using var publish = await host.Client.SendAsync(Request(HttpMethod.Post, "/api/topics/bad name!/messages", token, text: "nope"));
+            using var stream = await host.Client.SendAsync(Request(HttpMethod.Get, "/api/topics/bad name!/stream", token), HttpCompletionOption.ResponseHeadersRead);
+            using var webhooks = await host.Client.SendAsync(Request(HttpMethod.Get, "/api/topics/bad name!/webhooks", token));
+            using var search = await host.Client.SendAsync(Request(HttpMethod.Get, "/api/search?q=x&topic=bad%20name!", token));
+
+            foreach (var response in new[] { list, publish, stream, webhooks, search })
+            {
+                await AssertProblemAsync(response, HttpStatusCode.BadRequest, "topic");
+            }
         }
     }
 

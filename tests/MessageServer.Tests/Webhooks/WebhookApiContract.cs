@@ -85,6 +85,8 @@ public abstract class WebhookApiContract(ServerFixture server)
     [InlineData("""{"url": 42}""", "url")]
     [InlineData("""{"url": "not a url"}""", "url")]
     [InlineData("""{"url": "/relative/path"}""", "url")]
+    [InlineData("""{"url": "https://example.com/", "url": "https://example.org/"}""", "url")]
+    [InlineData("""{"url": "https://example.com/", "secret": null, "secret": null}""", "secret")]
     public async Task A_missing_or_malformed_url_is_a_400_naming_url(string body, string field)
     {
         using var response = await Client.PostAsync($"/api/topics/{UniqueTopic("api")}/webhooks", new StringContent(body, Encoding.UTF8, "application/json"));

@@ -47,4 +47,19 @@ public sealed class WebhookSettingsTests
 
         Assert.StartsWith(name, Assert.Single(errors), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("1.4.2", "1.4.2")]
+    [InlineData("1.0.0+3747c07", "1.0.0")]
+    [InlineData("feature/foo", "feature-foo")]
+    [InlineData("1,0 (x", "1-0--x")]
+    [InlineData("v1é", "v1-")]
+    [InlineData("+", "unknown")]
+    public void Any_APP_VERSION_becomes_a_valid_User_Agent_version(string version, string expected)
+    {
+        var productVersion = MessageServer.Webhooks.WebhookSender.ProductVersion(version);
+
+        Assert.Equal(expected, productVersion);
+        Assert.True(System.Net.Http.Headers.ProductInfoHeaderValue.TryParse($"message-server-webhooks/{productVersion}", out _));
+    }
 }
