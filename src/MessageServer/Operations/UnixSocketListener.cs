@@ -39,7 +39,7 @@ public static class UnixSocketListener
         {
             throw new IOException($"SOCKET_PATH {path} is a directory, not a socket; give the path of the socket file to create in it.");
         }
-        if (!File.Exists(path))
+        if (!Path.Exists(path))
         {
             return;
         }

@@ -11,8 +11,8 @@ public sealed class UnixSocketTests
     {
         using var directory = new TemporaryDirectory("ms-sock-");
         var socketPath = Path.Combine(directory.FullName, "app.sock");
-        LeaveSocketFile(socketPath);
-        Assert.True(File.Exists(socketPath));
+        await LeaveSocketFileAsync(socketPath);
+        Assert.True(Path.Exists(socketPath));
 
         await using var server = await ServerProcess.StartAsync(Settings(directory, socketPath));
 
@@ -65,12 +65,14 @@ public sealed class UnixSocketTests
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
     }
 
-    /// <summary>What a killed server leaves: a socket file that nothing listens on (closing a socket does not remove its file).</summary>
-    private static void LeaveSocketFile(string path)
+    /// <summary>
+    /// What a killed server leaves: a socket file that nothing listens on. Made by another process, because .NET
+    /// removes the file of a socket it bound when that socket is closed, and a killed process closes nothing.
+    /// </summary>
+    private static async Task LeaveSocketFileAsync(string path)
     {
-        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-        socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
-        socket.Listen();
+        var made = await ProcessRunner.RunAsync("python3", ["-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", path]);
+        Assert.Equal(0, made.ExitCode);
     }
 
     [Fact]
