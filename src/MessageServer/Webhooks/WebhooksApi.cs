@@ -179,11 +179,12 @@ public static class WebhooksApi
         {
             return (null, Problems.Invalid(repeated, $"{repeated} appears more than once in the JSON body; send each field once."));
         }
-        if (root.TryGetProperty("url", out var given) && given.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+        var hasUrl = root.TryGetProperty("url", out var url) && url.ValueKind != JsonValueKind.Null;
+        if (hasUrl && url.ValueKind != JsonValueKind.String)
         {
             return (null, Problems.Invalid("url", "url must be a string: the http:// or https:// address to POST each message to."));
         }
-        if (!root.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(url.GetString()))
+        if (!hasUrl || string.IsNullOrWhiteSpace(url.GetString()))
         {
             return (null, Problems.Invalid("url", "url is required: the http:// or https:// address to POST each message to."));
         }
