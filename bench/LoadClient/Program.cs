@@ -19,6 +19,7 @@ static int Usage()
     Console.Error.WriteLine("""
         usage: LoadClient fanout --subscribe URL --publish URL --topic T --subscribers N --messages M --rate PER_SECOND
                    [--pid SERVER_PID[,PID...]] [--subscribe-path /api/topics/{topic}/stream] [--publish-path /api/topics/{topic}/messages]
+                   [--protocol http1.1|h2c]
                LoadClient startup --ready URL -- COMMAND ARGUMENTS...
         """);
     return 2;
@@ -67,9 +68,19 @@ namespace MessageServer.Bench
             var delivered = 0;
             using var stop = new CancellationTokenSource();
             var readers = new Task[subscribers];
+            // HTTP/1.1: one raw socket per subscriber. h2c: HTTP/2 without TLS, the streams multiplexed on as few
+            // connections as the server's stream limit allows (what a front proxy speaking HTTP/2 to the app does).
+            using var h2c = options.Optional("protocol") == "h2c" ? Http2Client() : null;
             for (var i = 0; i < subscribers; i++)
             {
                 var mine = latencies[i] = new List<double>(messages);
+                Action onConnected = () => Interlocked.Increment(ref connected);
+                Action onDelivered = () => Interlocked.Increment(ref delivered);
+                if (h2c is not null)
+                {
+                    readers[i] = ReadHttp2Async(h2c, new Uri(subscribe, subscribePath), mine, onConnected, onDelivered, stop.Token);
+                    continue;
+                }
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 if (subscribers > 10_000)
                 {
@@ -80,7 +91,7 @@ namespace MessageServer.Bench
                 await socket.ConnectAsync(subscribe.Host, subscribe.Port);
                 await socket.SendAsync(Encoding.ASCII.GetBytes(
                     $"GET {subscribePath} HTTP/1.1\r\nHost: {subscribe.Authority}\r\nAccept: text/event-stream\r\n\r\n"));
-                readers[i] = ReadAsync(socket, mine, () => Interlocked.Increment(ref connected), () => Interlocked.Increment(ref delivered), stop.Token);
+                readers[i] = ReadAsync((buffer, token) => socket.ReceiveAsync(buffer, SocketFlags.None, token), socket, mine, onConnected, onDelivered, headersSeen: false, stop.Token);
             }
             var deadline = DateTime.UtcNow.AddSeconds(60 + subscribers / 1000);
             while (Volatile.Read(ref connected) < subscribers && DateTime.UtcNow < deadline)
@@ -125,16 +136,49 @@ namespace MessageServer.Bench
         // client spends as little as possible of the CPU it shares with the server.
         private static ReadOnlySpan<byte> Marker => "\"text\":\"t="u8;
 
-        private static async Task ReadAsync(Socket socket, List<double> latencies, Action onConnected, Action onDelivered, CancellationToken cancellationToken)
+        private static HttpClient Http2Client() => new(new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        })
+        { Timeout = Timeout.InfiniteTimeSpan };
+
+        private static async Task ReadHttp2Async(HttpClient client, Uri uri, List<double> latencies, Action onConnected, Action onDelivered, CancellationToken cancellationToken)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri)
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Headers.Accept.ParseAdd("text/event-stream");
+            HttpResponseMessage response;
+            try
+            {
+                response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                response.EnsureSuccessStatusCode();
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+            {
+                return; // counted as not connected
+            }
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            await ReadAsync((buffer, token) => body.ReadAsync(buffer, token), response, latencies, onConnected, onDelivered, headersSeen: true, cancellationToken);
+        }
+
+        private static async Task ReadAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> receive, IDisposable connection,
+            List<double> latencies, Action onConnected, Action onDelivered, bool headersSeen, CancellationToken cancellationToken)
         {
             var buffer = new byte[16 * 1024];
             var filled = 0;
-            var headersSeen = false;
+            if (headersSeen)
+            {
+                onConnected();
+            }
             try
             {
                 while (!cancellationToken.IsCancellationRequested)
                 {
-                    var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cancellationToken);
+                    var read = await receive(buffer.AsMemory(filled), cancellationToken);
                     if (read == 0)
                     {
                         return;
@@ -157,12 +201,12 @@ namespace MessageServer.Bench
             catch (OperationCanceledException)
             {
             }
-            catch (SocketException)
+            catch (Exception e) when (e is SocketException or IOException or HttpRequestException)
             {
             }
             finally
             {
-                socket.Dispose();
+                connection.Dispose();
             }
         }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
@@ -199,125 +198,29 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
 
 public abstract record StreamEvent
 {
+    /// <summary>The whole SSE frame, made on first use and shared by all subscribers.</summary>
+    public abstract byte[] Frame { get; }
+
     public sealed record Heartbeat : StreamEvent
     {
         public static readonly Heartbeat Instance = new();
 
-        public static readonly byte[] Frame = ": heartbeat\n\n"u8.ToArray();
+        private static readonly byte[] Comment = ": heartbeat\n\n"u8.ToArray();
+
+        public override byte[] Frame => Comment;
     }
 
     public sealed record Stored(Message Message) : StreamEvent
     {
         private byte[]? frame;
 
-        /// <summary>The whole SSE frame (id, event, data), made on first use and shared by all subscribers.</summary>
-        public byte[] Frame => frame ??= SseFrames.Message(Message);
+        public override byte[] Frame => frame ??= SseFrames.Message(Message);
     }
 
     public sealed record Deleted(long Id) : StreamEvent
     {
         private byte[]? frame;
 
-        public byte[] Frame => frame ??= SseFrames.Deleted(Id);
-    }
-}
-
-/// <summary>
-/// One live subscriber's bounded queue. A subscriber that falls too far behind is cut off rather than
-/// allowed to hold memory or slow anyone down; it resumes from its last event id.
-/// </summary>
-public sealed class Subscription : IDisposable
-{
-    private readonly Channel<StreamEvent> events;
-
-    private readonly Action<Subscription> leave;
-
-    internal Subscription(string topic, long after, int capacity, Action<Subscription> leave)
-    {
-        this.leave = leave;
-        Topic = topic;
-        lastOfferedId = after;
-        events = Channel.CreateBounded<StreamEvent>(new BoundedChannelOptions(capacity) { SingleReader = true });
-    }
-
-    public string Topic { get; }
-
-    private readonly Lock gate = new();
-    private long lastOfferedId;
-
-    /// <summary>The highest message id queued (or known to be already seen) so far.</summary>
-    public long LastOfferedId
-    {
-        get { lock (gate) { return lastOfferedId; } }
-    }
-
-    // Never disposed: a delivery may still cancel it after the stream has ended (a CancellationTokenSource
-    // without a timer holds nothing that needs disposing).
-    private readonly CancellationTokenSource cutOff = new();
-    private bool disposed;
-
-    /// <summary>True once this subscriber was dropped for falling behind.</summary>
-    public bool Overflowed { get; private set; }
-
-    /// <summary>Cancelled when the subscriber is dropped, so a stream blocked on a full socket stops too.</summary>
-    public CancellationToken CutOff => cutOff.Token;
-
-    public ChannelReader<StreamEvent> Events => events.Reader;
-
-
-    /// <summary>A heartbeat is dropped, never counted against the subscriber, when its queue is full.</summary>
-    internal void OfferHeartbeat() => events.Writer.TryWrite(StreamEvent.Heartbeat.Instance);
-
-    /// <summary>Marks everything up to <paramref name="id"/> as seen, e.g. what a replay from the store covers.</summary>
-    public void SkipThrough(long id)
-    {
-        lock (gate)
-        {
-            lastOfferedId = Math.Max(lastOfferedId, id);
-        }
-    }
-
-    /// <summary>Queues an event. Never throws, whatever state the subscription is in: deliveries take a snapshot of
-    /// the subscribers, so one may arrive after the stream has left.</summary>
-    internal void Offer(StreamEvent streamEvent)
-    {
-        lock (gate)
-        {
-            if (disposed)
-            {
-                return;
-            }
-            if (streamEvent is StreamEvent.Stored stored)
-            {
-                if (stored.Message.Id <= lastOfferedId)
-                {
-                    return;
-                }
-                lastOfferedId = stored.Message.Id;
-            }
-            if (events.Writer.TryWrite(streamEvent) || Overflowed)
-            {
-                return;
-            }
-            Overflowed = true;
-            events.Writer.TryComplete();
-        }
-        // Outside the lock: cancelling runs the stream's callbacks, and leaving the hub takes the topic's lock.
-        leave(this);
-        cutOff.Cancel();
-    }
-
-    public void Dispose()
-    {
-        lock (gate)
-        {
-            if (disposed)
-            {
-                return;
-            }
-            disposed = true;
-            events.Writer.TryComplete();
-        }
-        leave(this);
+        public override byte[] Frame => frame ??= SseFrames.Deleted(Id);
     }
 }

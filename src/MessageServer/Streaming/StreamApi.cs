@@ -171,31 +171,10 @@ public static class StreamApi
 
     private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, CancellationToken token)
     {
-        var events = subscription.Events;
-        // The wait below takes no token: a cancellable wait costs an allocation and a registration per event, for
-        // every subscriber. Instead, whatever ends the stream ends the subscription once, which completes the wait.
-        using var ending = token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription);
-        // The queue completes when the stream ends or the subscriber was dropped for falling behind; EventSource
-        // resumes from its last id.
-        while (await events.WaitToReadAsync(CancellationToken.None))
+        // Whatever ends the stream ends the subscription, once: no cancellable wait per event, for every subscriber.
+        using (token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription))
         {
-            while (events.TryRead(out var streamEvent))
-            {
-                switch (streamEvent)
-                {
-                    case StreamEvent.Stored stored when stored.Message.Id > lastSent:
-                        response.BodyWriter.Write(stored.Frame);
-                        lastSent = stored.Message.Id;
-                        break;
-                    case StreamEvent.Deleted deleted:
-                        response.BodyWriter.Write(deleted.Frame);
-                        break;
-                    case StreamEvent.Heartbeat:
-                        response.BodyWriter.Write(StreamEvent.Heartbeat.Frame);
-                        break;
-                }
-            }
-            await response.BodyWriter.FlushAsync(token);
+            await subscription.DeliverLiveAsync(response.BodyWriter, lastSent);
         }
         token.ThrowIfCancellationRequested();
     }

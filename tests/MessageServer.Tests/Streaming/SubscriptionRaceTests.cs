@@ -1,3 +1,6 @@
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.RegularExpressions;
 using MessageServer.Configuration;
 using MessageServer.Messages;
 using MessageServer.Streaming;
@@ -10,7 +13,7 @@ namespace MessageServer.Tests.Streaming;
 /// A delivery takes a snapshot of a topic's subscribers and then offers the event to each: a stream may end (and
 /// dispose its subscription) at any instant in between. These pin that instant down deterministically.
 /// </summary>
-public sealed class SubscriptionRaceTests
+public sealed partial class SubscriptionRaceTests
 {
     private static MessageHub CreateHub(int subscriberBuffer)
     {
@@ -36,14 +39,15 @@ public sealed class SubscriptionRaceTests
     }
 
     [Fact]
-    public void A_subscriber_disposed_in_the_middle_of_a_delivery_costs_the_subscribers_after_it_nothing()
+    public async Task A_subscriber_disposed_in_the_middle_of_a_delivery_costs_the_subscribers_after_it_nothing()
     {
         using var hub = CreateHub(subscriberBuffer: 1);
-        var overflowing = hub.Subscribe("race", after: 0);
+        var overflowing = hub.Subscribe("race", after: 0); // never goes live: its backlog of one fills
         var leaving = hub.Subscribe("race", after: 0);
         var healthy = hub.Subscribe("race", after: 0);
+        var connection = new Pipe();
+        var live = healthy.DeliverLiveAsync(connection.Writer, lastSent: 0);
         hub.OnStored(NewMessage(1));
-        Assert.True(healthy.Events.TryRead(out _));
         // When the first subscriber is cut off for falling behind, the second one's stream ends at that very moment:
         // after the delivery took its snapshot, before it reached the second.
         overflowing.CutOff.Register(leaving.Dispose);
@@ -52,7 +56,109 @@ public sealed class SubscriptionRaceTests
 
         Assert.Null(error);
         Assert.True(overflowing.Overflowed);
-        Assert.True(healthy.Events.TryRead(out var delivered));
-        Assert.Equal(2, Assert.IsType<StreamEvent.Stored>(delivered).Message.Id);
+        Assert.Equal(new long[] { 1, 2 }, await ReadIdsAsync(connection.Reader, count: 2));
+        healthy.Dispose();
+        await live.WaitAsync(TimeSpan.FromSeconds(5));
     }
+
+    [Fact]
+    public async Task Events_offered_during_the_replay_are_written_first_without_what_the_replay_sent()
+    {
+        using var hub = CreateHub(subscriberBuffer: 10);
+        var subscription = hub.Subscribe("race", after: 0);
+        hub.OnStored(NewMessage(1));
+        hub.OnStored(NewMessage(2));
+        hub.OnStored(NewMessage(3));
+        var connection = new Pipe();
+
+        // The replay from the store sent up to 2; 3 waited; 4 comes once live.
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 2);
+        hub.OnStored(NewMessage(2));
+        hub.OnStored(NewMessage(4));
+
+        Assert.Equal(new long[] { 3, 4 }, await ReadIdsAsync(connection.Reader, count: 2));
+        subscription.Dispose();
+        await live.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_connection_that_stops_taking_data_gets_the_events_of_the_meantime_in_order_once_it_reads_again()
+    {
+        using var hub = CreateHub(subscriberBuffer: 100);
+        var subscription = hub.Subscribe("race", after: 0);
+        // A connection that takes one frame and then blocks every flush until it is read: a client that stopped reading.
+        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
+
+        for (var id = 1; id <= 50; id++)
+        {
+            hub.OnStored(NewMessage(id));
+        }
+
+        Assert.False(subscription.Overflowed);
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), await ReadIdsAsync(connection.Reader, count: 50));
+        hub.OnStored(NewMessage(51));
+        Assert.Equal(new long[] { 51 }, await ReadIdsAsync(connection.Reader, count: 1));
+        subscription.Dispose();
+        await live.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task A_subscriber_whose_connection_stays_blocked_is_cut_off_and_its_stream_ends()
+    {
+        using var hub = CreateHub(subscriberBuffer: 5);
+        var subscription = hub.Subscribe("race", after: 0);
+        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
+
+        for (var id = 1; id <= 10; id++)
+        {
+            hub.OnStored(NewMessage(id));
+        }
+
+        Assert.True(subscription.Overflowed);
+        Assert.True(subscription.CutOff.IsCancellationRequested);
+        await live.WaitAsync(TimeSpan.FromSeconds(5)); // not left waiting for a client that never reads
+        Assert.Equal(0, hub.SubscriberCount);
+    }
+
+    [Fact]
+    public async Task Ending_a_stream_whose_flush_waits_for_the_client_lets_it_go()
+    {
+        using var hub = CreateHub(subscriberBuffer: 100);
+        var subscription = hub.Subscribe("race", after: 0);
+        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
+        hub.OnStored(NewMessage(1));
+        hub.OnStored(NewMessage(2));
+        Assert.False(live.IsCompleted);
+
+        subscription.Dispose();
+
+        await live.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>Reads frames from the connection until <paramref name="count"/> message ids have arrived.</summary>
+    private static async Task<long[]> ReadIdsAsync(PipeReader reader, int count)
+    {
+        var text = new StringBuilder();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        while (true)
+        {
+            var ids = IdLine().Matches(text.ToString()).Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            if (ids.Length >= count)
+            {
+                return ids;
+            }
+            var result = await reader.ReadAsync(timeout.Token);
+            foreach (var segment in result.Buffer)
+            {
+                text.Append(Encoding.UTF8.GetString(segment.Span));
+            }
+            reader.AdvanceTo(result.Buffer.End);
+        }
+    }
+
+    [GeneratedRegex("^id: (\\d+)$", RegexOptions.Multiline)]
+    private static partial Regex IdLine();
 }
