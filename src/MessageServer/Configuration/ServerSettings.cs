@@ -28,6 +28,12 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     /// <summary>When set, /metrics is served on this port only, e.g. one the security group keeps private.</summary>
     public int? MetricsPort { get; init; }
 
+    /// <summary>
+    /// When set, a second port that speaks HTTP/2 without TLS (h2c, prior knowledge) for a front proxy that
+    /// multiplexes many clients' streams over a few connections to the app, instead of one connection per stream.
+    /// </summary>
+    public int? H2cPort { get; init; }
+
     /// <summary>One JSON object per log line (LOG_FORMAT=json, for CloudWatch) instead of human-readable text.</summary>
     public bool JsonLogs { get; init; }
 
@@ -74,6 +80,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
             SocketPath = ParseSocketPath(Read("SOCKET_PATH"), problems),
             MetricsEnabled = ParseChoice(Read("METRICS"), "METRICS", true, OnOff, problems),
             MetricsPort = Read("METRICS_PORT") is { } metricsPort ? ParsePort(metricsPort, "METRICS_PORT", 0, allowZero: false, problems) : null,
+            H2cPort = Read("H2C_PORT") is { } h2cPort ? ParsePort(h2cPort, "H2C_PORT", 0, allowZero: false, problems) : null,
             JsonLogs = ParseChoice(Read("LOG_FORMAT"), "LOG_FORMAT", false, [("text", false), ("json", true)], problems),
             Retention = RetentionPolicy.Parse(Read, problems),
             Webhooks = WebhookSettings.Parse(Read, problems),
@@ -86,6 +93,10 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         if (settings.MetricsPort is { } separatePort && separatePort == settings.Port && settings.SocketPath is null)
         {
             problems.Add($"METRICS_PORT must differ from PORT ({settings.Port}): it is a second port that serves /metrics; leave it unset to serve /metrics on PORT.");
+        }
+        if (settings.H2cPort is { } h2c && ((h2c == settings.Port && settings.SocketPath is null) || h2c == settings.MetricsPort))
+        {
+            problems.Add($"H2C_PORT must differ from PORT and METRICS_PORT: it is a second port that speaks HTTP/2 without TLS, got {h2c}.");
         }
         errors = problems;
         return problems.Count == 0;

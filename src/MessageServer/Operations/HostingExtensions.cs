@@ -13,7 +13,7 @@ public static class HostingExtensions
     public static string? InstalledContentRoot() =>
         Directory.Exists(Path.Combine(AppContext.BaseDirectory, "wwwroot")) ? AppContext.BaseDirectory : null;
 
-    /// <summary>Kestrel on the configured port (or SOCKET_PATH), the shutdown timeout, problem+json for errors, the start-up log line.</summary>
+    /// <summary>Kestrel on the configured port (or SOCKET_PATH) and H2C_PORT, the shutdown timeout, problem+json for errors, the start-up log line.</summary>
     public static WebApplicationBuilder AddServerHosting(this WebApplicationBuilder builder, ServerSettings settings)
     {
         builder.Services.AddSingleton(settings);
@@ -26,6 +26,11 @@ public static class HostingExtensions
             else
             {
                 kestrel.ListenAnyIP(settings.Port);
+            }
+            if (settings.H2cPort is { } h2cPort)
+            {
+                // Kestrel speaks HTTP/2 without TLS only on an endpoint that speaks nothing else (no TLS, no ALPN to choose).
+                kestrel.ListenAnyIP(h2cPort, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
             }
             kestrel.AddServerHeader = false;
         });

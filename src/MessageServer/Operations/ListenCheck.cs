@@ -22,9 +22,9 @@ public static class ListenCheck
             {
                 return exception.Message;
             }
-            return PortProblem(settings.MetricsPort, "METRICS_PORT");
+            return PortProblem(settings.MetricsPort, "METRICS_PORT") ?? PortProblem(settings.H2cPort, "H2C_PORT");
         }
-        return PortProblem(settings.Port, "PORT") ?? PortProblem(settings.MetricsPort, "METRICS_PORT");
+        return PortProblem(settings.Port, "PORT") ?? PortProblem(settings.MetricsPort, "METRICS_PORT") ?? PortProblem(settings.H2cPort, "H2C_PORT");
     }
 
     private static string? PortProblem(int? port, string name)

@@ -40,6 +40,30 @@ public sealed class StartupErrorTests
     }
 
     [Fact]
+    public async Task H2C_PORT_equal_to_PORT_is_a_configuration_error()
+    {
+        var result = await ServerProcess.RunToExitAsync(new Dictionary<string, string?> { ["PORT"] = "5797", ["H2C_PORT"] = "5797" });
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("message-server: configuration error: H2C_PORT must differ from PORT and METRICS_PORT: it is a second port that speaks HTTP/2 without TLS, got 5797.", line);
+    }
+
+    [Fact]
+    public async Task An_H2C_PORT_in_use_stops_startup_with_one_line_naming_H2C_PORT()
+    {
+        using var occupant = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, 0);
+        occupant.Start();
+        var port = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+
+        var result = await ServerProcess.RunToExitAsync(new Dictionary<string, string?> { ["H2C_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"message-server: configuration error: H2C_PORT {port} is in use by another process; stop that one or set H2C_PORT to a free port.", line);
+    }
+
+    [Fact]
     public async Task POSTGRES_HOST_without_POSTGRES_USER_names_the_missing_variable_and_hides_the_password()
     {
         var result = await ServerProcess.RunToExitAsync(new Dictionary<string, string?>

@@ -11,7 +11,7 @@ public static class ServerProcess
     public static Dictionary<string, string?> Environment(IDictionary<string, string?> settings)
     {
         var environment = new Dictionary<string, string?>();
-        foreach (var name in new[] { "PORT", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "SQLITE_PATH", "APP_VERSION", "AUTH_DEFAULT_ACCESS", "LOG_FORMAT", "METRICS", "METRICS_PORT", "TRUSTED_PROXIES", "CORS_ORIGINS", "SOCKET_PATH" })
+        foreach (var name in new[] { "PORT", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_SSLMODE", "POSTGRES_SSLROOTCERT", "SQLITE_PATH", "APP_VERSION", "AUTH_DEFAULT_ACCESS", "LOG_FORMAT", "METRICS", "METRICS_PORT", "H2C_PORT", "TRUSTED_PROXIES", "CORS_ORIGINS", "SOCKET_PATH" })
         {
             environment[name] = null;
         }

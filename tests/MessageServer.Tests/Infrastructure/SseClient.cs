@@ -9,16 +9,16 @@ public sealed record SseEvent(string? Id, string Event, string Data);
 /// <summary>A Server-Sent Events client that records everything a stream sends, for assertions.</summary>
 public sealed class SseClient : IAsyncDisposable
 {
-    private readonly HttpClient http;
+    private readonly HttpClient? ownHttp;
     private readonly HttpResponseMessage response;
     private readonly Channel<SseEvent> events = Channel.CreateUnbounded<SseEvent>();
     private readonly CancellationTokenSource stop = new();
     private readonly Task reader;
     private readonly List<string> comments = [];
 
-    private SseClient(HttpClient http, HttpResponseMessage response)
+    private SseClient(HttpClient? ownHttp, HttpResponseMessage response)
     {
-        this.http = http;
+        this.ownHttp = ownHttp;
         this.response = response;
         reader = Task.Run(ReadAsync);
     }
@@ -41,10 +41,13 @@ public sealed class SseClient : IAsyncDisposable
     /// <summary>Completes when the server ends the stream.</summary>
     public Task Closed => reader;
 
-    public static async Task<SseClient> ConnectAsync(Uri baseAddress, string path, string? lastEventId = null, string? bearerToken = null)
+    /// <param name="through">A client to share (e.g. one speaking HTTP/2, whose streams share connections), with its
+    /// base address and default version; otherwise the stream gets an HTTP/1.1 client of its own.</param>
+    public static async Task<SseClient> ConnectAsync(Uri baseAddress, string path, string? lastEventId = null, string? bearerToken = null, HttpClient? through = null)
     {
-        var http = new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        var ownHttp = through is null ? new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan } : null;
+        var http = through ?? ownHttp!;
+        using var request = new HttpRequestMessage(HttpMethod.Get, path) { Version = http.DefaultRequestVersion, VersionPolicy = http.DefaultVersionPolicy };
         if (lastEventId is not null)
         {
             request.Headers.Add("Last-Event-ID", lastEventId);
@@ -57,7 +60,7 @@ public sealed class SseClient : IAsyncDisposable
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headersTimeout.Token);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        return new SseClient(http, response);
+        return new SseClient(ownHttp, response);
     }
 
     public async Task<SseEvent> NextAsync(TimeSpan? timeout = null)
@@ -170,7 +173,7 @@ public sealed class SseClient : IAsyncDisposable
         await stop.CancelAsync();
         response.Dispose();
         await reader;
-        http.Dispose();
+        ownHttp?.Dispose();
         stop.Dispose();
     }
 }
