@@ -48,8 +48,8 @@ ensure_tools() {
     apt-get install -y -q wrk nginx-light libnginx-mod-nchan >/dev/null
   fi
   find_postgres
-  # One open file per subscriber, in the server and in the load client (see many_subscribers_figures).
-  ulimit -n "$((many_subscribers + 2000))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  # One open file per HTTP/1.1 subscriber, in the server and in the load client.
+  ulimit -n "$((subscribers + 2000))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 }
 
 start_postgres() {
@@ -68,10 +68,11 @@ build() {
   build_server_and_client LoadClient/LoadClient.csproj
 }
 
-# Starts a server instance on a port against the benchmark database; sets server_pid.
+# Starts a server instance on a port (and H2C_PORT $2 when given) against the benchmark database; sets server_pid.
 start_server() {
-  local port=$1
-  (cd "$work/server" && exec env PORT="$port" POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres \
+  local port=$1 h2c=()
+  [[ -n "${2:-}" ]] && h2c=(H2C_PORT="$2")
+  (cd "$work/server" && exec env PORT="$port" "${h2c[@]}" POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres \
     POSTGRES_PASSWORD=unused POSTGRES_DB=server POSTGRES_SSLMODE=disable RATE_LIMIT=off \
     Logging__LogLevel__Default=Warning dotnet MessageServer.dll) >"$work/server-$port.log" 2>&1 &
   server_pid=$!
@@ -154,17 +155,40 @@ NGINX
 # again by the JIT in their first seconds of use, which costs the first measured run a sixth of its CPU time.
 # Both servers get the same warm-up; extra arguments are the load client's path options.
 warm_up_fanout() {
-  local url=$1
+  local url=$1 publish=$1
   shift
-  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$url" --publish "$url" --topic warmup \
+  if [[ "${1:-}" == --publish-url ]]; then
+    publish=$2
+    shift 2
+  fi
+  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$url" --publish "$publish" --topic warmup \
     --subscribers "$warmup_subscribers" --messages 100 --rate 50 "$@" >/dev/null
 }
 
+# One fan-out on a server of its own (memory an earlier run took and kept would hide this run's growth), after an
+# unmeasured warm-up: $1 protocol (http1.1, or h2c: HTTP/2 without TLS, the streams multiplexed over connections of
+# up to 100 streams, as a front proxy speaking HTTP/2 to the app sends them), $2 subscribers; prints the result.
+fresh_server_fanout() {
+  local protocol=$1 count=$2 port h2c_port pid subscribe
+  port=$(free_local_port)
+  h2c_port=$(free_local_port)
+  start_server "$port" "$h2c_port"
+  pid=$server_pid
+  wait_ready "$port"
+  subscribe="http://127.0.0.1:$port"
+  [[ "$protocol" == h2c ]] && subscribe="http://127.0.0.1:$h2c_port"
+  warm_up_fanout "$subscribe" --publish-url "http://127.0.0.1:$port" --protocol "$protocol"
+  log "fan-out ($protocol): $count subscribers, $messages messages at 10/s"
+  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "http://127.0.0.1:$port" --topic fanout \
+    --subscribers "$count" --messages "$messages" --rate 10 --pid "$pid" --protocol "$protocol" 2>>"$work/fanout.log" ||
+    echo "p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+
 fanout_figures() {
-  warm_up_fanout "http://127.0.0.1:$port_a"
-  log "fan-out: $subscribers subscribers, $messages messages at 10/s"
-  fanout=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_a" --publish "http://127.0.0.1:$port_a" \
-    --topic fanout --subscribers "$subscribers" --messages "$messages" --rate 10 --pid "$pid_a")
+  fanout=$(fresh_server_fanout http1.1 "$subscribers")
+  fanout_h2c=$(fresh_server_fanout h2c "$subscribers")
   log "cross-instance: $cross_subscribers subscribers on instance B, publisher on A (and on B itself for the baseline)"
   cross=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_b" --publish "http://127.0.0.1:$port_a" \
     --topic cross --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
@@ -172,74 +196,60 @@ fanout_figures() {
     --topic same --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
 }
 
-# nginx with the nchan pub/sub module, the purpose-built reference for fan-out, with 1 and then 2 worker
-# processes, measured by the same load client as the server; sets nchan_1 and nchan_2.
+# nginx with the nchan pub/sub module, the purpose-built reference for fan-out, measured by the same load client as
+# the server: with 1 and with 2 worker processes, each over HTTP/1.1 and over h2c (nginx's http2 listener, up to 128
+# streams per connection). $1 subscribers, $2 the configurations ("workers/protocol ..."), $3 the name the results
+# are kept under (default nchan): sets <name>_<workers>_<protocol without dots>.
+nchan_1_http11="" nchan_2_http11="" nchan_1_h2c="" nchan_2_h2c="" many_nchan_2_h2c=""
 nchan_figures() {
-  local workers port master result
-  for workers in 1 2; do
+  local count=$1 name=${3:-nchan} configuration workers protocol port h2c_port master result dir
+  for configuration in $2; do
+    workers=${configuration%/*} protocol=${configuration#*/}
     port=$(free_local_port)
-    mkdir -p "$work/nchan-$workers"
-    cat >"$work/nchan-$workers/nginx.conf" <<NGINX
+    h2c_port=$(free_local_port)
+    dir="$work/nchan-$workers-$protocol-$count"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<NGINX
 load_module $nchan_module;
 worker_processes $workers;
 worker_rlimit_nofile 70000;
-pid $work/nchan-$workers/nginx.pid;
-error_log $work/nchan-$workers/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 events { worker_connections 65536; }
 http {
   access_log off;
-  client_body_temp_path $work/nchan-$workers;
+  client_body_temp_path $dir;
   server {
     listen 127.0.0.1:$port;
+    listen 127.0.0.1:$h2c_port http2;
     location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
     location ~ ^/pub/(\w+)\$ { nchan_publisher; nchan_channel_id \$1; }
   }
 }
 NGINX
-    nginx -c "$work/nchan-$workers/nginx.conf" -g 'daemon off;' >"$work/nchan-$workers/out.log" 2>&1 &
+    nginx -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/out.log" 2>&1 &
     master=$!
     pids+=("$master")
     sleep 0.5
-    warm_up_fanout "http://127.0.0.1:$port" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}'
-    log "fan-out reference: nginx + nchan, $workers worker(s), $subscribers subscribers, $messages messages at 10/s"
-    result=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port" --publish "http://127.0.0.1:$port" \
-      --topic fanout --subscribers "$subscribers" --messages "$messages" --rate 10 --pid "$(pgrep -P "$master" | paste -sd,)" \
-      --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}')
-    if ((workers == 1)); then
-      nchan_1=$result
-    else
-      nchan_2=$result
-    fi
+    local subscribe="http://127.0.0.1:$port"
+    [[ "$protocol" == h2c ]] && subscribe="http://127.0.0.1:$h2c_port"
+    warm_up_fanout "$subscribe" --publish-url "http://127.0.0.1:$port" --protocol "$protocol" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}'
+    log "fan-out reference: nginx + nchan, $workers worker(s), $protocol, $count subscribers, $messages messages at 10/s"
+    result=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "http://127.0.0.1:$port" \
+      --topic fanout --subscribers "$count" --messages "$messages" --rate 10 --pid "$(pgrep -P "$master" | paste -sd,)" \
+      --protocol "$protocol" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}' 2>>"$work/fanout.log") ||
+      result="p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"
+    printf -v "${name}_${workers}_${protocol//./}" '%s' "$result"
     kill "$master"
     wait "$master" 2>/dev/null || true
   done
 }
 
-# The server again with many more subscribers, to show how latency and memory grow with the count. The server and
-# the load client each hold one open file per subscriber: where the per-process limit cannot be raised that far (it
-# needs root with CAP_SYS_RESOURCE), the figure is taken at the largest count that fits, and the report says so.
+# Many more subscribers, to show how latency and memory grow with the count: over h2c, so that the open-file limit
+# (one per connection, in the server and in the load client) is no bound; nchan's 2 workers over h2c beside it.
 many_subscribers_figures() {
-  local fits
-  fits=$(( ($(ulimit -n) - 1000) / 1000 * 1000 ))
-  many_count=$many_subscribers
-  many_note=""
-  if ((fits < many_subscribers)); then
-    many_count=$fits
-    many_note="$many_subscribers not possible here: at most $(ulimit -n) open files per process (hard limit)"
-    log "fan-out at scale: $many_note; measuring $many_count subscribers instead"
-  fi
-  # A server of its own: memory the first one took for the 10,000 and kept would hide this run's growth.
-  local port pid
-  port=$(free_local_port)
-  start_server "$port"
-  pid=$server_pid
-  wait_ready "$port"
-  warm_up_fanout "http://127.0.0.1:$port"
-  log "fan-out at scale: $many_count subscribers, $messages messages at 10/s"
-  many=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port" --publish "http://127.0.0.1:$port" \
-    --topic many --subscribers "$many_count" --messages "$messages" --rate 10 --pid "$pid" 2>"$work/many.log") ||
-    { log "fan-out at scale failed: $(tail -n 1 "$work/many.log")"; many="p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"; }
-  kill "$pid"
+  many=$(fresh_server_fanout h2c "$many_subscribers")
+  nchan_figures "$many_subscribers" "2/h2c" many_nchan
 }
 
 field() {
@@ -255,6 +265,25 @@ startup_figures() {
   startup_postgres=$(cd "$work/server" && env PORT="$port" POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$pg_port" POSTGRES_USER=postgres \
     POSTGRES_PASSWORD=unused POSTGRES_DB=server POSTGRES_SSLMODE=disable RATE_LIMIT=off \
     dotnet "$work/client/LoadClient.dll" startup --ready "http://127.0.0.1:$port/ready" -- dotnet MessageServer.dll | sed 's/ready_ms=//')
+}
+
+# True when $1 is a number lower than $2 (or $2 is not a number).
+lower() {
+  awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && (b !~ /^[0-9.]+$/ || a + 0 < b + 0)) }'
+}
+
+# The lowest of the numbers given (n/a when none is one).
+least() {
+  printf '%s\n' "$@" | awk '/^[0-9.]+$/ && (best == "" || $1 + 0 < best + 0) { best = $1 } END { print (best == "" ? "n/a" : best) }'
+}
+
+# yes when every result given delivered all it expected.
+all_delivered() {
+  local result
+  for result in "$@"; do
+    [[ "$(field "$result" delivered)" == "$(field "$result" expected)" && "$(field "$result" delivered)" != n/a ]] || { echo no; return; }
+  done
+  echo yes
 }
 
 ratio() {
@@ -286,27 +315,30 @@ change() {
 }
 
 report() {
-  local fan_p50 fan_p99 fan_delivered fan_expected rss cross_p99 same_p99 cross_extra file table
-  fan_p50=$(field "$fanout" p50_ms)
-  fan_p99=$(field "$fanout" p99_ms)
-  fan_delivered=$(field "$fanout" delivered)
-  fan_expected=$(field "$fanout" expected)
-  rss=$(field "$fanout" rss_per_subscriber_bytes)
+  local cross_p99 same_p99 cross_extra file table
   cross_p99=$(field "$cross" p99_ms)
   same_p99=$(field "$same" p99_ms)
   cross_extra=$(awk -v a="$cross_p99" -v b="$same_p99" 'BEGIN { printf "%.1f", a - b }')
-  # nchan's better configuration is the one with the lower fan-out p99.
-  local nchan nchan_workers nchan_p99 nchan_rss nchan_delivered p99_ratio rss_ratio
-  if awk -v a="$(field "$nchan_1" p99_ms)" -v b="$(field "$nchan_2" p99_ms)" 'BEGIN { exit !(a <= b) }'; then
-    nchan=$nchan_1 nchan_workers=1
-  else
-    nchan=$nchan_2 nchan_workers=2
+  # Each side's best: the protocol (ours) or configuration (nchan's) with the lower fan-out p99, and the lowest memory.
+  local ours ours_protocol nchan nchan_configuration candidate name
+  ours=$fanout ours_protocol=http1.1
+  if lower "$(field "$fanout_h2c" p99_ms)" "$(field "$fanout" p99_ms)"; then
+    ours=$fanout_h2c ours_protocol=h2c
   fi
-  nchan_p99=$(field "$nchan" p99_ms)
-  nchan_rss=$(field "$nchan" rss_per_subscriber_bytes)
-  nchan_delivered="$(field "$nchan" delivered) of $(field "$nchan" expected)"
-  p99_ratio=$(ratio "$fan_p99" "$nchan_p99")
-  rss_ratio=$(ratio "$rss" "$nchan_rss")
+  nchan=$nchan_1_http11 nchan_configuration="1 worker, http1.1"
+  for name in nchan_2_http11 nchan_1_h2c nchan_2_h2c; do
+    candidate=${!name}
+    if lower "$(field "$candidate" p99_ms)" "$(field "$nchan" p99_ms)"; then
+      nchan=$candidate nchan_configuration="${name:6:1} worker(s), $([[ $name == *h2c ]] && echo h2c || echo http1.1)"
+    fi
+  done
+  local fan_p99 ours_rss nchan_rss p99_ratio rss_ratio
+  fan_p99=$(field "$ours" p99_ms)
+  ours_rss=$(least "$(field "$fanout" rss_per_subscriber_bytes)" "$(field "$fanout_h2c" rss_per_subscriber_bytes)")
+  nchan_rss=$(least "$(field "$nchan_1_http11" rss_per_subscriber_bytes)" "$(field "$nchan_2_http11" rss_per_subscriber_bytes)" \
+    "$(field "$nchan_1_h2c" rss_per_subscriber_bytes)" "$(field "$nchan_2_h2c" rss_per_subscriber_bytes)")
+  p99_ratio=$(ratio "$fan_p99" "$(field "$nchan" p99_ms)")
+  rss_ratio=$(ratio "$ours_rss" "$nchan_rss")
   local publish_ratio read_ratio
   publish_ratio=$(ratio "$publish_rps" "$pgbench_tps")
   read_ratio=$(ratio "$read_rps" "$nginx_rps")
@@ -317,13 +349,15 @@ report() {
 | Publish p50 / p99 (ms) | $publish_p50 / $publish_p99 | | | | | |
 | Latest-50 read (req/s) | $read_rps | nginx static $nginx_rps req/s | $read_ratio | ≥ 0.9× | $(met "$read_ratio" ">=" 0.9) | $(change "Latest-50" "$read_rps") |
 | Read p50 / p99 (ms) | $read_p50 / $read_p99 | | | | | |
-| Fan-out p99 (ms), $subscribers subscribers | $fan_p99 | p50 $fan_p50 ms | | ≤ 100 ms | $(met "$fan_p99" "<=" 100) | $(change "Fan-out p99" "$fan_p99") |
-| Fan-out delivered | $fan_delivered | of $fan_expected | | all | $([[ "$fan_delivered" == "$fan_expected" ]] && echo yes || echo no) | |
-| Memory per idle subscriber (bytes) | $rss | | | ≤ 10240 | $(met "$rss" "<=" 10240) | $(change "Memory per" "$rss") |
-| Fan-out p99 vs nginx + nchan (ms) | $fan_p99 | nchan, $nchan_workers worker(s): p99 $nchan_p99, p50 $(field "$nchan" p50_ms); delivered $nchan_delivered | $p99_ratio | ≤ 0.8× | $(met "$p99_ratio" "<=" 0.8) | |
-| Memory per idle subscriber vs nchan (bytes) | $rss | nchan $nchan_rss (1 worker $(field "$nchan_1" rss_per_subscriber_bytes), 2 workers $(field "$nchan_2" rss_per_subscriber_bytes)) | $rss_ratio | ≤ 1.0× | $(met "$rss_ratio" "<=" 1.0) | |
-| Fan-out p50 / p99 (ms), $many_count subscribers | $(field "$many" p50_ms) / $(field "$many" p99_ms) | delivered $(field "$many" delivered) of $(field "$many" expected)${many_note:+; $many_note} | | | | |
-| Memory per idle subscriber (bytes), $many_count subscribers | $(field "$many" rss_per_subscriber_bytes) | | | | | |
+| Fan-out p99 (ms), $subscribers subscribers | $(field "$fanout" p99_ms) | p50 $(field "$fanout" p50_ms) ms; HTTP/1.1 | | ≤ 100 ms | $(met "$(field "$fanout" p99_ms)" "<=" 100) | $(change "Fan-out p99" "$(field "$fanout" p99_ms)") |
+| Fan-out p99 (ms), $subscribers subscribers over h2c | $(field "$fanout_h2c" p99_ms) | p50 $(field "$fanout_h2c" p50_ms) ms; HTTP/2 without TLS, streams multiplexed | | ≤ 100 ms | $(met "$(field "$fanout_h2c" p99_ms)" "<=" 100) | $(change "over h2c" "$(field "$fanout_h2c" p99_ms)") |
+| Fan-out delivered | $(field "$fanout" delivered) + $(field "$fanout_h2c" delivered) | of $(field "$fanout" expected) + $(field "$fanout_h2c" expected) | | all | $(all_delivered "$fanout" "$fanout_h2c") | |
+| Memory per idle subscriber (bytes) | $(field "$fanout" rss_per_subscriber_bytes) | over h2c $(field "$fanout_h2c" rss_per_subscriber_bytes) | | ≤ 10240 | $(met "$ours_rss" "<=" 10240) | $(change "Memory per" "$(field "$fanout" rss_per_subscriber_bytes)") |
+| Fan-out p99 vs nginx + nchan (ms) | $fan_p99 ($ours_protocol; p50 $(field "$ours" p50_ms)) | nchan, $nchan_configuration: p99 $(field "$nchan" p99_ms), p50 $(field "$nchan" p50_ms); delivered $(field "$nchan" delivered) of $(field "$nchan" expected) | $p99_ratio | ≤ 0.8× | $(met "$p99_ratio" "<=" 0.8) | |
+| Fan-out p99 by protocol, ours / nchan 1 worker / nchan 2 workers (ms) | http1.1: $(field "$fanout" p99_ms) / $(field "$nchan_1_http11" p99_ms) / $(field "$nchan_2_http11" p99_ms); h2c: $(field "$fanout_h2c" p99_ms) / $(field "$nchan_1_h2c" p99_ms) / $(field "$nchan_2_h2c" p99_ms) | | | | | |
+| Memory per idle subscriber vs nchan (bytes) | $ours_rss | nchan $nchan_rss (http1.1: 1 worker $(field "$nchan_1_http11" rss_per_subscriber_bytes), 2 workers $(field "$nchan_2_http11" rss_per_subscriber_bytes); h2c: $(field "$nchan_1_h2c" rss_per_subscriber_bytes), $(field "$nchan_2_h2c" rss_per_subscriber_bytes)) | $rss_ratio | ≤ 1.0× | $(met "$rss_ratio" "<=" 1.0) | |
+| Fan-out p50 / p99 (ms), $many_subscribers subscribers over h2c | $(field "$many" p50_ms) / $(field "$many" p99_ms) | delivered $(field "$many" delivered) of $(field "$many" expected); nchan 2 workers, h2c: $(field "$many_nchan_2_h2c" p50_ms) / $(field "$many_nchan_2_h2c" p99_ms), delivered $(field "$many_nchan_2_h2c" delivered) | $(ratio "$(field "$many" p99_ms)" "$(field "$many_nchan_2_h2c" p99_ms)") | | | |
+| Memory per idle subscriber (bytes), $many_subscribers subscribers over h2c | $(field "$many" rss_per_subscriber_bytes) | nchan $(field "$many_nchan_2_h2c" rss_per_subscriber_bytes) | $(ratio "$(field "$many" rss_per_subscriber_bytes)" "$(field "$many_nchan_2_h2c" rss_per_subscriber_bytes)") | | | |
 | Cross-instance p99 (ms) | $cross_p99 | same-instance $same_p99 | +$cross_extra ms | ≤ +50 ms | $(met "$cross_extra" "<=" 50) | $(change "Cross-instance" "$cross_p99") |
 | Start-up to ready, SQLite (ms) | $startup_sqlite | | | ≤ 500 | $(met "$startup_sqlite" "<=" 500) | $(change "SQLite \\(ms" "$startup_sqlite") |
 | Start-up to ready, PostgreSQL (ms) | $startup_postgres | | | ≤ 500 | $(met "$startup_postgres" "<=" 500) | $(change "PostgreSQL \\(ms" "$startup_postgres") |
@@ -351,7 +385,6 @@ main() {
   build
   port_a=$(free_local_port)
   start_server "$port_a"
-  pid_a=$server_pid
   wait_ready "$port_a"
   port_b=$(free_local_port)
   start_server "$port_b"
@@ -359,7 +392,7 @@ main() {
   publish_figures
   read_figures
   fanout_figures
-  nchan_figures
+  nchan_figures "$subscribers" "1/http1.1 2/http1.1 1/h2c 2/h2c"
   many_subscribers_figures
   startup_figures
   report
