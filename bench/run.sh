@@ -320,16 +320,16 @@ report() {
   same_p99=$(field "$same" p99_ms)
   cross_extra=$(awk -v a="$cross_p99" -v b="$same_p99" 'BEGIN { printf "%.1f", a - b }')
   # Each side's best: the protocol (ours) or configuration (nchan's) with the lower fan-out p99, and the lowest memory.
-  local ours ours_protocol nchan nchan_configuration candidate name
+  local ours ours_protocol nchan nchan_workers nchan_protocol candidate name
   ours=$fanout ours_protocol=http1.1
   if lower "$(field "$fanout_h2c" p99_ms)" "$(field "$fanout" p99_ms)"; then
     ours=$fanout_h2c ours_protocol=h2c
   fi
-  nchan=$nchan_1_http11 nchan_configuration="1 worker, http1.1"
+  nchan=$nchan_1_http11 nchan_workers=1 nchan_protocol=http1.1
   for name in nchan_2_http11 nchan_1_h2c nchan_2_h2c; do
     candidate=${!name}
     if lower "$(field "$candidate" p99_ms)" "$(field "$nchan" p99_ms)"; then
-      nchan=$candidate nchan_configuration="${name:6:1} worker(s), $([[ $name == *h2c ]] && echo h2c || echo http1.1)"
+      nchan=$candidate nchan_workers=${name:6:1} nchan_protocol=$([[ $name == *h2c ]] && echo h2c || echo http1.1)
     fi
   done
   local fan_p99 ours_rss nchan_rss p99_ratio rss_ratio
@@ -353,7 +353,7 @@ report() {
 | Fan-out p99 (ms), $subscribers subscribers over h2c | $(field "$fanout_h2c" p99_ms) | p50 $(field "$fanout_h2c" p50_ms) ms; HTTP/2 without TLS, streams multiplexed | | ≤ 100 ms | $(met "$(field "$fanout_h2c" p99_ms)" "<=" 100) | $(change "over h2c" "$(field "$fanout_h2c" p99_ms)") |
 | Fan-out delivered | $(field "$fanout" delivered) + $(field "$fanout_h2c" delivered) | of $(field "$fanout" expected) + $(field "$fanout_h2c" expected) | | all | $(all_delivered "$fanout" "$fanout_h2c") | |
 | Memory per idle subscriber (bytes) | $(field "$fanout" rss_per_subscriber_bytes) | over h2c $(field "$fanout_h2c" rss_per_subscriber_bytes) | | ≤ 10240 | $(met "$ours_rss" "<=" 10240) | $(change "Memory per" "$(field "$fanout" rss_per_subscriber_bytes)") |
-| Fan-out p99 vs nginx + nchan (ms) | $fan_p99 ($ours_protocol; p50 $(field "$ours" p50_ms)) | nchan, $nchan_configuration: p99 $(field "$nchan" p99_ms), p50 $(field "$nchan" p50_ms); delivered $(field "$nchan" delivered) of $(field "$nchan" expected) | $p99_ratio | ≤ 0.8× | $(met "$p99_ratio" "<=" 0.8) | |
+| Fan-out p99 vs nginx + nchan (ms) | $fan_p99 ($ours_protocol; p50 $(field "$ours" p50_ms)) | nchan, $nchan_workers worker(s): p99 $(field "$nchan" p99_ms), p50 $(field "$nchan" p50_ms); $nchan_protocol; delivered $(field "$nchan" delivered) of $(field "$nchan" expected) | $p99_ratio | ≤ 0.8× | $(met "$p99_ratio" "<=" 0.8) | |
 | Fan-out p99 by protocol, ours / nchan 1 worker / nchan 2 workers (ms) | http1.1: $(field "$fanout" p99_ms) / $(field "$nchan_1_http11" p99_ms) / $(field "$nchan_2_http11" p99_ms); h2c: $(field "$fanout_h2c" p99_ms) / $(field "$nchan_1_h2c" p99_ms) / $(field "$nchan_2_h2c" p99_ms) | | | | | |
 | Memory per idle subscriber vs nchan (bytes) | $ours_rss | nchan $nchan_rss (http1.1: 1 worker $(field "$nchan_1_http11" rss_per_subscriber_bytes), 2 workers $(field "$nchan_2_http11" rss_per_subscriber_bytes); h2c: $(field "$nchan_1_h2c" rss_per_subscriber_bytes), $(field "$nchan_2_h2c" rss_per_subscriber_bytes)) | $rss_ratio | ≤ 1.0× | $(met "$rss_ratio" "<=" 1.0) | |
 | Fan-out p50 / p99 (ms), $many_subscribers subscribers over h2c | $(field "$many" p50_ms) / $(field "$many" p99_ms) | delivered $(field "$many" delivered) of $(field "$many" expected); nchan 2 workers, h2c: $(field "$many_nchan_2_h2c" p50_ms) / $(field "$many_nchan_2_h2c" p99_ms), delivered $(field "$many_nchan_2_h2c" delivered) | $(ratio "$(field "$many" p99_ms)" "$(field "$many_nchan_2_h2c" p99_ms)") | | | |

@@ -15,6 +15,10 @@
   grep -qE 'pgbench INSERT [0-9]+ tps' "$table"
   grep -qE 'nginx static [0-9]+ req/s' "$table"
   grep -qE 'nchan, [12] worker\(s\): p99 [0-9.]+' "$table"
+  # Over h2c too, for both servers, and the many-subscriber figure beside nchan's.
+  grep -qE '\| Fan-out p99 \(ms\), [0-9]+ subscribers over h2c \| [0-9.]+ ' "$table"
+  grep -qE 'h2c: [0-9.]+ / [0-9.]+ / [0-9.]+' "$table"
+  grep -qE '\| Fan-out p50 / p99 \(ms\), [0-9]+ subscribers over h2c \| [0-9.]+ / [0-9.]+ .*nchan 2 workers, h2c: [0-9.]+ / [0-9.]+' "$table"
 }
 
 @test "bench/run.sh --search --smoke measures search and publishing with and without the index on both stores" {
