@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using MessageServer.ChangeFeed;
 using MessageServer.Configuration;
 using MessageServer.Messages;
@@ -11,6 +12,13 @@ namespace MessageServer.Streaming;
 /// Live subscribers by topic on this instance. The change feed is its only source (for this instance's
 /// own publishes too), and it hands events over in commit order, which within a topic is id order.
 /// </summary>
+/// <remarks>
+/// Events are delivered by a task of the hub's own, in the order the feed reported them: writing one message to
+/// thousands of connections takes milliseconds, which the writer that reported the commit (and every publish waiting
+/// on it) must not wait for. The queue between them is bounded: should deliveries ever fall that far behind, the
+/// subscribers of the topic whose event did not fit are cut off and resume from the store, rather than the hub
+/// holding ever more memory.
+/// </remarks>
 public sealed class MessageHub : IChangeConsumer, IDisposable
 {
     private readonly ConcurrentDictionary<string, TopicSubscribers> topics = new(StringComparer.Ordinal);
@@ -20,14 +28,24 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
     // One timer for all streams (not one per stream): every subscriber gets a comment line each interval.
     private readonly Timer heartbeat;
 
+    internal const int MaxPendingDeliveries = 100_000;
+
+    private readonly Channel<(TopicSubscribers Subscribers, StreamEvent Event)> deliveries =
+        Channel.CreateBounded<(TopicSubscribers, StreamEvent)>(new BoundedChannelOptions(MaxPendingDeliveries) { SingleReader = true });
+
     public MessageHub(ServerSettings settings, ILogger<MessageHub> logger)
     {
         this.settings = settings;
         this.logger = logger;
         heartbeat = new Timer(_ => SendHeartbeats(), null, settings.StreamHeartbeat, settings.StreamHeartbeat);
+        _ = Task.Run(DeliverAsync);
     }
 
-    public void Dispose() => heartbeat.Dispose();
+    public void Dispose()
+    {
+        heartbeat.Dispose();
+        deliveries.Writer.TryComplete();
+    }
 
     private void SendHeartbeats()
     {
@@ -61,7 +79,7 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
         if (topics.TryGetValue(message.Topic, out var subscribers))
         {
             // One event, serialised once, for every subscriber of the topic.
-            Offer(subscribers, new StreamEvent.Stored(message));
+            Enqueue(message.Topic, subscribers, new StreamEvent.Stored(message));
         }
     }
 
@@ -69,7 +87,28 @@ public sealed class MessageHub : IChangeConsumer, IDisposable
     {
         if (topics.TryGetValue(deleted.Topic, out var subscribers))
         {
-            Offer(subscribers, new StreamEvent.Deleted(deleted.Id));
+            Enqueue(deleted.Topic, subscribers, new StreamEvent.Deleted(deleted.Id));
+        }
+    }
+
+    private void Enqueue(string topic, TopicSubscribers subscribers, StreamEvent streamEvent)
+    {
+        if (deliveries.Writer.TryWrite((subscribers, streamEvent)))
+        {
+            return;
+        }
+        foreach (var subscription in subscribers.Snapshot())
+        {
+            subscription.CutOff();
+        }
+        logger.LogWarning("Live deliveries fell {Count} events behind: the subscribers of '{Topic}' were cut off and resume from the store", MaxPendingDeliveries, topic);
+    }
+
+    private async Task DeliverAsync()
+    {
+        await foreach (var (subscribers, streamEvent) in deliveries.Reader.ReadAllAsync())
+        {
+            Offer(subscribers, streamEvent);
         }
     }
 

@@ -73,7 +73,7 @@ public static class StreamApi
         }
         subscription.SkipThrough(lastSent);
 
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOff, watch.Ended);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, subscription.CutOffToken, watch.Ended);
         var token = stopping.Token;
         var response = context.Response;
         response.ContentType = "text/event-stream";

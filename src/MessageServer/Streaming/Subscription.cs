@@ -60,7 +60,7 @@ public sealed class Subscription : IDisposable
     public bool Overflowed { get; private set; }
 
     /// <summary>Cancelled when the subscriber is dropped, so a stream blocked on a full socket stops too.</summary>
-    public CancellationToken CutOff => cutOff.Token;
+    public CancellationToken CutOffToken => cutOff.Token;
 
     /// <summary>Marks everything up to <paramref name="id"/> as seen, e.g. what a replay from the store covers.</summary>
     public void SkipThrough(long id)
@@ -109,6 +109,19 @@ public sealed class Subscription : IDisposable
             if (backlog.Count < capacity)
             {
                 backlog.Enqueue(streamEvent);
+                return;
+            }
+        }
+        CutOff();
+    }
+
+    /// <summary>Drops the subscriber for falling behind: its stream ends, and the client resumes from its last event id.</summary>
+    internal void CutOff()
+    {
+        lock (gate)
+        {
+            if (ended)
+            {
                 return;
             }
             Overflowed = true;
