@@ -12,16 +12,17 @@ public sealed class ForeignOriginGuard(RequestDelegate next, ServerSettings sett
 {
     private readonly HashSet<string> allowed = new(settings.CorsOrigins, StringComparer.OrdinalIgnoreCase);
 
-    public async Task InvokeAsync(HttpContext context)
+    // Not async: a request let through is handed on without a state machine of this middleware's own, which every
+    // open stream would otherwise hold for as long as it lasts.
+    public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)
             || !request.Headers.TryGetValue("Origin", out var origins) || IsAllowed(origins.ToString(), request))
         {
-            await next(context);
-            return;
+            return next(context);
         }
-        await TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Foreign origin",
+        return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Foreign origin",
             detail: "Requests that change data are accepted only from this server's own pages and the origins in CORS_ORIGINS.")
             .ExecuteAsync(context);
     }

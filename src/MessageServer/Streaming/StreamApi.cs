@@ -91,7 +91,12 @@ public static class StreamApi
                 }
                 lastSent = await ReplayAsync(response, store, topic, lastSent, token);
             }
-            await StreamLiveAsync(response, subscription, lastSent, token);
+            // Whatever ends the stream ends the subscription, once: no cancellable wait per event, for every subscriber.
+            using (token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription))
+            {
+                await subscription.DeliverLiveAsync(response.BodyWriter, lastSent);
+            }
+            token.ThrowIfCancellationRequested();
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -167,16 +172,6 @@ public static class StreamApi
             after = page[^1].Id;
         }
         return after;
-    }
-
-    private static async Task StreamLiveAsync(HttpResponse response, Subscription subscription, long lastSent, CancellationToken token)
-    {
-        // Whatever ends the stream ends the subscription, once: no cancellable wait per event, for every subscriber.
-        using (token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription))
-        {
-            await subscription.DeliverLiveAsync(response.BodyWriter, lastSent);
-        }
-        token.ThrowIfCancellationRequested();
     }
 
     /// <summary>One more frame after the stream's own token was cancelled, given a second at most.</summary>
