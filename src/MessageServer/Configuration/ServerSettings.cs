@@ -90,11 +90,11 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
             TrustedProxies = ParseTrustedProxies(Read("TRUSTED_PROXIES"), problems),
             CorsOrigins = ParseCorsOrigins(Read("CORS_ORIGINS"), problems),
         };
-        if (settings.MetricsPort is { } separatePort && separatePort == settings.Port && settings.SocketPath is null)
+        if (settings.MetricsPort is > 0 and var separatePort && separatePort == settings.Port && settings.SocketPath is null)
         {
             problems.Add($"METRICS_PORT must differ from PORT ({settings.Port}): it is a second port that serves /metrics; leave it unset to serve /metrics on PORT.");
         }
-        if (settings.H2cPort is { } h2c && ((h2c == settings.Port && settings.SocketPath is null) || h2c == settings.MetricsPort))
+        if (settings.H2cPort is > 0 and var h2c && ((h2c == settings.Port && settings.SocketPath is null) || h2c == settings.MetricsPort))
         {
             problems.Add($"H2C_PORT must differ from PORT and METRICS_PORT: it is a second port that speaks HTTP/2 without TLS, got {h2c}.");
         }

@@ -94,7 +94,7 @@ public static class StreamApi
             // Whatever ends the stream ends the subscription, once: no cancellable wait per event, for every subscriber.
             using (token.UnsafeRegister(static state => ((Subscription)state!).Dispose(), subscription))
             {
-                await subscription.DeliverLiveAsync(response.BodyWriter, lastSent);
+                await subscription.DeliverLiveAsync(response.BodyWriter, lastSent, cancellationToken);
             }
             token.ThrowIfCancellationRequested();
         }
@@ -108,19 +108,21 @@ public static class StreamApi
             // last event it got once the database is back.
             loggers.CreateLogger(typeof(StreamApi).FullName!).LogWarning("A stream of '{Topic}' ended while replaying: the database is unavailable ({Reason})", topic, exception.Message);
         }
+        var lastWordsTaken = true;
         if (watch.Reason is { } revoked && !cancellationToken.IsCancellationRequested)
         {
             // Say why, so that the client stops instead of reconnecting with a token that no longer works.
-            await WriteLastWordsAsync(response, SseFrames.Revoked(revoked));
+            lastWordsTaken = await WriteLastWordsAsync(response, SseFrames.Revoked(revoked));
         }
         else if (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // Another instance (or this one, restarted) takes over: ask the client to come back soon.
-            await WriteLastWordsAsync(response, Encoding.UTF8.GetBytes($"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n"));
+            lastWordsTaken = await WriteLastWordsAsync(response, Encoding.UTF8.GetBytes($"retry: {ReconnectMilliseconds / 2}\n: server shutting down, reconnect\n\n"));
         }
-        if (subscription.Overflowed)
+        if (subscription.Overflowed || !lastWordsTaken)
         {
-            // What is still buffered for it cannot be delivered in time: drop the connection and free the
+            // What is still buffered for it cannot be delivered in time (nor could the end of the response, which
+            // would hold a shutdown until its timeout): drop the connection (on HTTP/2 only this stream) and free the
             // buffers; the client resumes from the last event id it did receive.
             context.Abort();
         }
@@ -174,18 +176,21 @@ public static class StreamApi
         return after;
     }
 
-    /// <summary>One more frame after the stream's own token was cancelled, given a second at most.</summary>
-    private static async Task WriteLastWordsAsync(HttpResponse response, byte[] frame)
+    /// <summary>One more frame after the stream's own token was cancelled, given a second at most; false when the
+    /// client did not take it in that time.</summary>
+    private static async Task<bool> WriteLastWordsAsync(HttpResponse response, byte[] frame)
     {
         using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         try
         {
             response.BodyWriter.Write(frame);
-            await response.BodyWriter.FlushAsync(grace.Token);
+            var flushed = await response.BodyWriter.FlushAsync(grace.Token);
+            return !flushed.IsCanceled;
         }
         catch (Exception exception) when (exception is OperationCanceledException or IOException)
         {
             // A client that cannot take one more frame learns the rest when it reconnects.
+            return false;
         }
     }
 

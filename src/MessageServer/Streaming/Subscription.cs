@@ -37,6 +37,9 @@ public sealed class Subscription : IDisposable
     private ValueTask<FlushResult> pendingFlush;
     private bool awaitingFlush;
 
+    // The client went away: its stream is about to end, and writing to it would only queue work for the server.
+    private CancellationToken connectionGone;
+
     // Wakes the stream's task: a flush is pending for it to wait out, or the subscription ended.
     private TaskCompletionSource? wake;
 
@@ -137,12 +140,14 @@ public sealed class Subscription : IDisposable
     /// The live part of the stream, after the replay from the store up to <paramref name="lastSent"/>: writes what
     /// was offered meanwhile, then lets deliveries write to <paramref name="connection"/> directly, taking over
     /// whenever a flush is pending. Completes when the subscription ends; throws what writing to the connection threw.
+    /// Nothing more is written once <paramref name="clientGone"/> is cancelled.
     /// </summary>
-    public async Task DeliverLiveAsync(PipeWriter connection, long lastSent)
+    public async Task DeliverLiveAsync(PipeWriter connection, long lastSent, CancellationToken clientGone)
     {
         lock (gate)
         {
             lastOfferedId = Math.Max(lastOfferedId, lastSent);
+            connectionGone = clientGone;
             output = connection;
             writerBusy = true; // the backlog first: deliveries queue behind it until it is written
         }
@@ -208,6 +213,10 @@ public sealed class Subscription : IDisposable
     /// stream's task, and what comes meanwhile waits in the backlog. Under the gate.</summary>
     private void WriteNow(byte[] frame)
     {
+        if (connectionGone.IsCancellationRequested)
+        {
+            return;
+        }
         ValueTask<FlushResult> flush;
         try
         {

@@ -48,7 +48,7 @@ public sealed partial class SubscriptionRaceTests
         var leaving = hub.Subscribe("race", after: 0);
         var healthy = hub.Subscribe("race", after: 0);
         var connection = new Pipe();
-        var live = healthy.DeliverLiveAsync(connection.Writer, lastSent: 0);
+        var live = healthy.DeliverLiveAsync(connection.Writer, lastSent: 0, CancellationToken.None);
         hub.OnStored(NewMessage(1));
         // When the first subscriber is cut off for falling behind, the second one's stream ends at that very moment:
         // after the delivery took its snapshot, before it reached the second.
@@ -76,7 +76,7 @@ public sealed partial class SubscriptionRaceTests
         var connection = new Pipe();
 
         // The replay from the store sent up to 2; 3 waited; 4 comes once live.
-        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 2);
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 2, CancellationToken.None);
         hub.OnStored(NewMessage(2));
         hub.OnStored(NewMessage(4));
 
@@ -90,14 +90,10 @@ public sealed partial class SubscriptionRaceTests
     {
         using var hub = CreateHub(subscriberBuffer: 100);
         var subscription = hub.Subscribe("race", after: 0);
-        // A connection that takes one frame and then blocks every flush until it is read: a client that stopped reading.
-        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
-        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
+        var connection = ClientThatStoppedReading();
+        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0, CancellationToken.None);
 
-        for (var id = 1; id <= 50; id++)
-        {
-            hub.OnStored(NewMessage(id));
-        }
+        Publish(hub, 1, 50);
 
         Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), await ReadIdsAsync(connection.Reader, count: 50));
         Assert.False(subscription.Overflowed);
@@ -112,13 +108,9 @@ public sealed partial class SubscriptionRaceTests
     {
         using var hub = CreateHub(subscriberBuffer: 5);
         var subscription = hub.Subscribe("race", after: 0);
-        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
-        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
+        var live = subscription.DeliverLiveAsync(ClientThatStoppedReading().Writer, lastSent: 0, CancellationToken.None);
 
-        for (var id = 1; id <= 10; id++)
-        {
-            hub.OnStored(NewMessage(id));
-        }
+        Publish(hub, 1, 10);
 
         await live.WaitAsync(TimeSpan.FromSeconds(5)); // not left waiting for a client that never reads
         Assert.True(subscription.Overflowed);
@@ -131,15 +123,24 @@ public sealed partial class SubscriptionRaceTests
     {
         using var hub = CreateHub(subscriberBuffer: 100);
         var subscription = hub.Subscribe("race", after: 0);
-        var connection = new Pipe(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
-        var live = subscription.DeliverLiveAsync(connection.Writer, lastSent: 0);
-        hub.OnStored(NewMessage(1));
-        hub.OnStored(NewMessage(2));
+        var live = subscription.DeliverLiveAsync(ClientThatStoppedReading().Writer, lastSent: 0, CancellationToken.None);
+        Publish(hub, 1, 2);
         Assert.False(live.IsCompleted);
 
         subscription.Dispose();
 
         await live.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>A connection that takes one frame and then blocks every flush until it is read.</summary>
+    private static Pipe ClientThatStoppedReading() => new(new PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1));
+
+    private static void Publish(MessageHub hub, int firstId, int lastId)
+    {
+        for (var id = firstId; id <= lastId; id++)
+        {
+            hub.OnStored(NewMessage(id));
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
