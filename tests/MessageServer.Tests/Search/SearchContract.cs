@@ -463,7 +463,7 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             DROP FUNCTION queue_for_search, forget_search_documents;
             DROP FUNCTION message_search_term, message_search_document, message_search_fold CASCADE;
             DROP EXTENSION unaccent;
-            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%';
+            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%' OR scriptname LIKE '%.0008_%';
             """);
 
     [Fact]
