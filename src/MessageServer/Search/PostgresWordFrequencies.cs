@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Npgsql;
 
@@ -112,32 +111,21 @@ public sealed class WordFrequencies(IReadOnlyDictionary<string, double> shares)
     /// documents of one word by its entry alone, while a phrase also reads the entries of its other, maybe very
     /// common, words ("note w17": every document's "note", 100 ms).
     /// </summary>
-    public SearchTerm RarestWord(SearchTerm term) => new([WholeWords(term).MinBy(Share)!], Prefix: false);
+    public SearchTerm RarestWord(SearchTerm term) =>
+        new([WholeWords(term).Where(word => Share(word) is not null).MinBy(Share)!], Prefix: false);
 
-    private double? TermShare(SearchTerm term)
-    {
-        var wholeWords = WholeWords(term);
-        return wholeWords.Count == 0 ? null : wholeWords.Min(Share);
-    }
+    private double? TermShare(SearchTerm term) => WholeWords(term).Min(Share);
 
-    private static IReadOnlyList<string> WholeWords(SearchTerm term) => term.Prefix ? term.Tokens.Take(term.Tokens.Count - 1).ToList() : term.Tokens;
-
-    private double Share(string token) => shares.GetValueOrDefault(Fold(token), unlisted);
+    private static IEnumerable<string> WholeWords(SearchTerm term) => term.Prefix ? term.Tokens.Take(term.Tokens.Count - 1) : term.Tokens;
 
     /// <summary>
-    /// Close to what message_search_fold does in the database (accents off, lower case); where the two differ, a
-    /// common word may pass for a rare one, which costs that search time, never a match.
+    /// The share of documents holding the word (null: unknown). The statistics list words as the database folds
+    /// them (lower case, accents off); lower case is done here alike, while a word with letters beyond ASCII that
+    /// is not listed as typed may be listed folded, common, so it is not rated.
     /// </summary>
-    internal static string Fold(string token)
+    private double? Share(string word)
     {
-        var folded = new StringBuilder(token.Length);
-        foreach (var character in token.Normalize(NormalizationForm.FormD))
-        {
-            if (CharUnicodeInfo.GetUnicodeCategory(character) != UnicodeCategory.NonSpacingMark)
-            {
-                folded.Append(character);
-            }
-        }
-        return folded.ToString().ToLowerInvariant();
+        var folded = word.ToLowerInvariant();
+        return shares.TryGetValue(folded, out var share) ? share : Ascii.IsValid(folded) ? unlisted : null;
     }
 }
