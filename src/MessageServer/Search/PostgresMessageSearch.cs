@@ -65,9 +65,8 @@ public sealed class PostgresMessageSearch(ServerSettings settings, PostgresWordF
     /// <summary>
     /// The plan for a query by the statistics. The newest documents are read first only when the query may well
     /// fill the page there; any rarer query would read the index anyway, for what the window did not hold, so it
-    /// goes to the index at once. An unknown share is taken as common: read
-    /// first, the window costs a rare word a fraction of a millisecond, while the index read first costs a common
-    /// word every one of its matches. GIN is asked for the rarest group only (the rarest word of each of its terms)
+    /// goes to the index at once. An unknown share is taken as common: read first, the window costs a rare word a
+    /// fraction of a millisecond, while the index read first costs a common word every one of its matches. GIN is asked for the rarest group only (the rarest word of each of its terms)
     /// and the whole query is checked on the few documents that returns: GIN intersecting a rare word with a common
     /// one, or excluding a common one, decodes every entry of the common word (14 ms for 200,000).
     /// </summary>
@@ -90,15 +89,15 @@ public sealed class PostgresMessageSearch(ServerSettings settings, PostgresWordF
     {
         // The tsquery is computed once per search (an InitPlan), not once per row or per branch that tests it.
         var sql = new StringBuilder("WITH q AS MATERIALIZED (SELECT ").Append(Render(request.Query, parameters)).Append(" AS query");
-        var lookup = "(SELECT query FROM q)";
+        const string query = "(SELECT query FROM q)";
+        var lookup = query;
         if (plan.Lookup is not null)
         {
             sql.Append(", ").Append(Alternatives(plan.Lookup, parameters)).Append(" AS lookup");
             // ts_match_vq is @@ as a plain function: a check of the documents GIN returns, not a second GIN lookup.
-            lookup = "(SELECT lookup FROM q) AND ts_match_vq(document, (SELECT query FROM q))";
+            lookup = $"(SELECT lookup FROM q) AND ts_match_vq(document, {query})";
         }
         sql.Append(')');
-        const string query = "(SELECT query FROM q)";
         // What limits every branch alike: the page (before) and the topics, on the columns of the given table.
         var before = request.Before is { } id ? Add(parameters, id) : null;
         var topic = request.Topic is null ? null : Add(parameters, request.Topic);
