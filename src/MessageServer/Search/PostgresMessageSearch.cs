@@ -109,16 +109,18 @@ public sealed class PostgresMessageSearch(ServerSettings settings, PostgresWordF
             + (patterns is null ? "" : $" AND {table}topic LIKE ANY ({patterns})");
 
         var limit = Add(parameters, request.Limit);
+        // The newest documents (a walk down the ids, fenced so it reads that many at most); in one topic, the topic's
+        // newest (by the messages' index on topic and id).
+        var newest = (topic is null
+            ? $"(SELECT id, topic, document FROM search_documents WHERE true{Page("")}"
+            : $"(SELECT d.id, d.topic, d.document FROM messages m JOIN search_documents d ON d.id = m.id WHERE m.topic = {topic}{Page("m.")}")
+            + $" ORDER BY id DESC LIMIT {limit} * {NewestWindowPerMatch}) newest";
         if (plan.NewestFirst)
         {
-            // The newest documents are read first (a walk down the ids, fenced so it reads exactly that many): a
-            // common word fills the page there, and the GIN lookup, which would read every one of its matches, is
-            // skipped (a one-time filter). In one topic, the topic's newest (by the messages' topic index).
-            sql.Append(topic is null
-                ? $", newest AS MATERIALIZED (SELECT id, topic, document FROM search_documents WHERE true{Page("")}"
-                : $", newest AS MATERIALIZED (SELECT d.id, d.topic, d.document FROM messages m JOIN search_documents d ON d.id = m.id WHERE m.topic = {topic}{Page("m.")}");
-            sql.Append(" ORDER BY id DESC LIMIT ").Append(limit).Append(" * ").Append(NewestWindowPerMatch).Append("),");
-            sql.Append(" recent AS MATERIALIZED (SELECT id FROM newest WHERE document @@ ").Append(query).Append(Within("")).Append(')');
+            // Read first, and only until the page is full: a common word fills it there, and the GIN lookup, which
+            // would read every one of its matches, is skipped (a one-time filter).
+            sql.Append(", recent AS MATERIALIZED (SELECT id FROM ").Append(newest).Append(" WHERE document @@ ").Append(query).Append(Within(""))
+                .Append(" LIMIT ").Append(limit).Append(')');
         }
         sql.Append(" SELECT id, topic, author, text, created_at FROM messages WHERE id IN (SELECT id FROM (SELECT id FROM ");
         if (plan.NewestFirst)
@@ -131,8 +133,9 @@ public sealed class PostgresMessageSearch(ServerSettings settings, PostgresWordF
         sql.Append("(SELECT id FROM search_documents WHERE document @@ ").Append(lookup).Append(Within("", " + 0"));
         if (plan.NewestFirst)
         {
-            // "id + 0": a bound for the rows the index returns, never a range of the primary key to read.
-            sql.Append(" AND id + 0 < (SELECT coalesce(min(id), 0) FROM newest) AND (SELECT count(*) FROM recent) < ").Append(limit);
+            // Only below the newest documents, all of which were read when the page is not full: "id + 0" is a
+            // bound for the rows the index returns, never a range of the primary key to read.
+            sql.Append(" AND (SELECT count(*) FROM recent) < ").Append(limit).Append(" AND id + 0 < (SELECT coalesce(min(id), 0) FROM ").Append(newest).Append(')');
         }
         sql.Append(" OFFSET 0) indexed");
         // The queue is joined message by message (a fenced LATERAL): its statistics are often stale (it empties and

@@ -474,7 +474,7 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
         var plan = await ExplainAsync(database, $"{rare} {common}", frequencies);
 
         Assert.True(plan.Any(line => line.Contains("Bitmap Index Scan on search_documents_document", StringComparison.Ordinal))
-            && !plan.Any(line => line.Contains("CTE newest", StringComparison.Ordinal)), string.Join("\n", plan));
+            && !plan.Any(line => line.Contains("CTE recent", StringComparison.Ordinal)), string.Join("\n", plan));
     }
 
     [Fact]
@@ -484,7 +484,7 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
 
         var plan = await ExplainAsync(database, common, frequencies);
 
-        Assert.True(plan.Any(line => line.Contains("CTE newest", StringComparison.Ordinal)), string.Join("\n", plan));
+        Assert.True(plan.Any(line => line.Contains("CTE recent", StringComparison.Ordinal)), string.Join("\n", plan));
     }
 
     [Fact]
