@@ -11,7 +11,8 @@ namespace MessageServer.Search;
 /// an entry leaves the queue in the transaction that writes its document, so none is lost to a crash either.
 /// When the queue is empty it indexes the messages stored before migration 0007, newest first (search_backfill).
 /// </summary>
-public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseState state, ILogger<PostgresSearchIndexer> logger)
+public sealed class PostgresSearchIndexer(
+    NpgsqlDataSource dataSource, PostgresWordFrequencies frequencies, DatabaseState state, ILogger<PostgresSearchIndexer> logger)
     : SearchIndexer(state, logger)
 {
     private readonly Stopwatch sinceStart = Stopwatch.StartNew();
@@ -56,6 +57,9 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
         await using (var pending = new NpgsqlCommand(IndexPendingSql, connection))
         {
             pending.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
+            // Planning this statement took 3 to 9 ms, a tenth of running it for a thousand messages: prepared, it is
+            // planned once per connection (Npgsql keeps it across pooled uses).
+            await pending.PrepareAsync(cancellationToken);
             if (await pending.ExecuteScalarAsync(cancellationToken) is int taken and > 0)
             {
                 await MergeIntoIndexAsync(connection, cancellationToken);
@@ -76,10 +80,11 @@ public sealed class PostgresSearchIndexer(NpgsqlDataSource dataSource, DatabaseS
         }
         if (inProgress > 0 && indexed == 0)
         {
-            // The planner picks between the GIN index and a walk down the ids by how common each word is: now that
-            // the stored messages are all indexed, let it know.
+            // Searches pick between the GIN index and the newest documents by how common each word is, by the
+            // statistics: now that the stored messages are all indexed, let them know.
             await using var analyze = new NpgsqlCommand("ANALYZE search_documents", connection) { CommandTimeout = 0 };
             await analyze.ExecuteNonQueryAsync(cancellationToken);
+            frequencies.Invalidate();
             Logger.LogInformation("Search index built: every message stored before the upgrade is indexed ({Seconds:0.0} s after start)", sinceStart.Elapsed.TotalSeconds);
         }
         return indexed;

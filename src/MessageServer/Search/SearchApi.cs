@@ -16,6 +16,7 @@ public static class SearchApi
     {
         if (settings.Postgres is not null)
         {
+            services.AddSingleton<PostgresWordFrequencies>();
             services.AddSingleton<IMessageSearch, PostgresMessageSearch>();
             services.AddSingleton<PostgresSearchIndexer>();
             services.AddHostedService(provider => provider.GetRequiredService<PostgresSearchIndexer>());

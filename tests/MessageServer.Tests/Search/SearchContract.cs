@@ -393,7 +393,7 @@ public abstract class SearchContract(ServerFixture server)
     }
 
     /// <summary>Stops the host's background indexer, so what a test publishes next stays unindexed until it says.</summary>
-    private static async Task<SearchIndexer> StopIndexerAsync(MessageServerHost host)
+    protected static async Task<SearchIndexer> StopIndexerAsync(MessageServerHost host)
     {
         var indexer = host.Services.GetServices<IHostedService>().OfType<SearchIndexer>().Single();
         await indexer.StopAsync(CancellationToken.None);
@@ -463,20 +463,124 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             DROP FUNCTION queue_for_search, forget_search_documents;
             DROP FUNCTION message_search_term, message_search_document, message_search_fold CASCADE;
             DROP EXTENSION unaccent;
-            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%';
+            DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%' OR scriptname LIKE '%.0008_%';
             """);
 
     [Fact]
-    public async Task A_rare_word_is_looked_up_in_the_search_index()
+    public async Task The_statistics_send_a_query_with_a_rare_word_straight_to_the_search_index()
+    {
+        var (database, frequencies, rare, common) = await AnalysedWordsAsync();
+
+        var plan = await ExplainAsync(database, $"{rare} {common}", frequencies);
+
+        Assert.True(plan.Any(line => line.Contains("Bitmap Index Scan on search_documents_document", StringComparison.Ordinal))
+            && !plan.Any(line => line.Contains("CTE recent", StringComparison.Ordinal)), string.Join("\n", plan));
+    }
+
+    [Fact]
+    public async Task The_statistics_send_a_common_word_to_the_newest_documents_first()
+    {
+        var (database, frequencies, _, common) = await AnalysedWordsAsync();
+
+        var plan = await ExplainAsync(database, common, frequencies);
+
+        Assert.True(plan.Any(line => line.Contains("CTE recent", StringComparison.Ordinal)), string.Join("\n", plan));
+    }
+
+    [Fact]
+    public async Task Every_plan_finds_the_same_messages()
     {
         var settings = await CreateSettingsAsync();
+        var database = settings["POSTGRES_DB"]!;
         await using var host = await MessageServerHost.StartAsync(settings);
-        var word = UniqueWord();
-        await host.Client.PublishAsync(UniqueTopic("plan"), $"{word} indexed");
+        var indexer = await StopIndexerAsync(host);
+        var (rare, common, other) = (UniqueWord(), UniqueWord(), UniqueWord());
+        var topics = new[] { UniqueTopic("plans"), UniqueTopic("plans") };
+        var ids = new List<long>();
+        for (var i = 0; i < 90; i++)
+        {
+            if (i == 60)
+            {
+                // The first 60 are indexed, the last 30 still queued: every plan reads both.
+                while (await indexer.IndexBatchAsync(CancellationToken.None) > 0)
+                {
+                }
+            }
+            var text = $"{(i % 7 == 3 ? rare : "")} {(i % 3 == 0 ? common : "")} {(i % 2 == 0 ? other : "")} number {i}";
+            ids.Add((await host.Client.PublishAsync(topics[i % 2], text)).Id);
+        }
+        var frequencies = new WordFrequencies(new Dictionary<string, double> { [rare] = 0.01, [common] = 0.33, [other] = 0.5, ["number"] = 1 });
+        string[] queries = [rare, common, $"{rare} {common}", $"{rare} OR {common}", $"\"{common} {other}\"", $"\"{other} number\"*",
+            $"{rare[..6]}*", $"{common} -{rare}", $"{rare} -{other}", $"{other} {common} -\"{rare} {common}\""];
+        var requests = queries.SelectMany(q => new[]
+        {
+            new SearchRequest(SearchQuery.Parse(q).Query!, null, null, 3, null),
+            new SearchRequest(SearchQuery.Parse(q).Query!, topics[0], null, 3, null),
+            new SearchRequest(SearchQuery.Parse(q).Query!, null, [topics[1][..^4] + "*"], 3, ids[70]),
+            new SearchRequest(SearchQuery.Parse(q).Query!, null, null, 200, ids[45]),
+        });
 
-        var plan = await ExplainAsync(postgres.Server.ConnectionString(settings["POSTGRES_DB"]!), word);
+        var differences = new List<string>();
+        var matched = 0;
+        foreach (var request in requests)
+        {
+            var rated = PostgresMessageSearch.Plan(frequencies, request.Query);
+            var found = new List<List<long>>();
+            foreach (var plan in new PostgresMessageSearch.SearchPlan[] { new(true, null), new(true, rated.Lookup), new(false, rated.Lookup) })
+            {
+                found.Add(await SearchWithPlanAsync(database, request, plan));
+            }
+            matched += found[0].Count;
+            if (found.Any(ids => !ids.SequenceEqual(found[0])))
+            {
+                differences.Add($"{Describe(request)}: {string.Join(" / ", found.Select(ids => string.Join(",", ids)))}");
+            }
+        }
 
-        Assert.True(plan.Any(line => line.Contains("Bitmap Index Scan on search_documents_document", StringComparison.Ordinal)), string.Join("\n", plan));
+        Assert.True(differences.Count == 0 && matched > 0, $"matched {matched}; plans differ: {string.Join("; ", differences)}");
+    }
+
+    private static string Describe(SearchRequest request) =>
+        $"{string.Join(" & ", request.Query.AllOf.Select(group => string.Join("|", group.Select(term => term.Text))))} topic {request.Topic} before {request.Before}";
+
+    /// <summary>
+    /// A database of its own where one word is in every message and another in one of them, indexed and analysed;
+    /// returns the statistics the server reads from it.
+    /// </summary>
+    private async Task<(string Database, WordFrequencies Frequencies, string Rare, string Common)> AnalysedWordsAsync()
+    {
+        var settings = await CreateSettingsAsync();
+        var database = settings["POSTGRES_DB"]!;
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var indexer = await StopIndexerAsync(host);
+        var (rare, common) = (UniqueWord(), UniqueWord());
+        var topic = UniqueTopic("statistics");
+        for (var i = 0; i < 40; i++)
+        {
+            await host.Client.PublishAsync(topic, i == 7 ? $"{common} {rare}" : $"{common} number {i}");
+        }
+        while (await indexer.IndexBatchAsync(CancellationToken.None) > 0)
+        {
+        }
+        await postgres.Server.ExecuteAsync(database, "ANALYZE search_documents");
+        var statistics = host.Services.GetRequiredService<PostgresWordFrequencies>();
+        statistics.Invalidate();
+        return (database, await statistics.CurrentAsync(CancellationToken.None), rare, common);
+    }
+
+    private async Task<List<long>> SearchWithPlanAsync(string database, SearchRequest request, PostgresMessageSearch.SearchPlan plan)
+    {
+        await using var connection = new NpgsqlConnection(postgres.Server.ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand { Connection = connection };
+        command.CommandText = PostgresMessageSearch.Sql(request, 0, plan, command.Parameters);
+        var ids = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+        return ids;
     }
 
     [Fact]
@@ -503,10 +607,10 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             $"SELECT count(*) FROM search_documents d JOIN messages m ON m.id = d.id WHERE m.topic = '{topic}' AND d.document @@ message_search_term('{word}', false)"));
     }
 
-    /// <summary>The plan of the search that the API runs for q, as EXPLAIN prints it.</summary>
-    private static async Task<List<string>> ExplainAsync(string connectionString, string q)
+    /// <summary>The plan of the search that the API runs for q with these statistics, as EXPLAIN prints it.</summary>
+    private async Task<List<string>> ExplainAsync(string database, string q, WordFrequencies frequencies)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        await using var connection = new NpgsqlConnection(postgres.Server.ConnectionString(database));
         await connection.OpenAsync();
         // The test tables are tiny: without this the planner would rightly read them whole.
         await using (var noScans = new NpgsqlCommand("SET enable_seqscan = off; SET enable_indexscan = off", connection))
@@ -514,8 +618,9 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             await noScans.ExecuteNonQueryAsync();
         }
         await using var explain = new NpgsqlCommand { Connection = connection };
-        var request = new SearchRequest(SearchQuery.Parse(q).Query!, null, null, 50, null);
-        explain.CommandText = "EXPLAIN " + PostgresMessageSearch.Sql(request, 0, explain.Parameters);
+        var query = SearchQuery.Parse(q).Query!;
+        var request = new SearchRequest(query, null, null, 50, null);
+        explain.CommandText = "EXPLAIN " + PostgresMessageSearch.Sql(request, 0, PostgresMessageSearch.Plan(frequencies, query), explain.Parameters);
         var plan = new List<string>();
         await using var reader = await explain.ExecuteReaderAsync();
         while (await reader.ReadAsync())
