@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: message-server measured against the machine's own limits, in one run.
-#   bench/run.sh            full run (about 3 minutes); writes bench/results/<date>.md and bench/results/latest.md
+#   bench/run.sh            full run (about 6 minutes); writes bench/results/<date>.md and bench/results/latest.md
 #   bench/run.sh --smoke    a few seconds per figure, to keep the harness working (CI); writes nowhere unless --output
 #   bench/run.sh [--smoke] [--output DIR]
 #   bench/run.sh --search [--smoke]   the search benchmark instead (bench/search.sh; about 10 minutes in full)
