@@ -228,9 +228,14 @@ public sealed class Subscription : IDisposable
         {
             flush = ValueTask.FromException<FlushResult>(exception);
         }
-        if (flush.IsCompletedSuccessfully && flush.Result is { IsCompleted: false, IsCanceled: false })
+        if (flush.IsCompletedSuccessfully)
         {
-            return;
+            var result = flush.Result;
+            if (result is { IsCompleted: false, IsCanceled: false })
+            {
+                return;
+            }
+            flush = new ValueTask<FlushResult>(result); // a flush's ValueTask may be read only once
         }
         (pendingFlush, handedOver, writerBusy) = (flush, true, true);
         wake?.TrySetResult();
