@@ -151,25 +151,27 @@ NGINX
   read -r read_rps read_p50 read_p99 read_bad < <(run_wrk "http://127.0.0.1:$port_a/api/topics/bench-read/messages")
 }
 
-# An unmeasured fan-out first, as wrk's warm-up does for the other figures: the stream's hot paths are compiled
-# again by the JIT in their first seconds of use, which costs the first measured run a sixth of its CPU time.
-# Both servers get the same warm-up; extra arguments are the load client's path options.
-warm_up_fanout() {
-  local url=$1 publish=$1
-  shift
-  if [[ "${1:-}" == --publish-url ]]; then
-    publish=$2
-    shift 2
-  fi
-  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$url" --publish "$publish" --topic warmup \
-    --subscribers "$warmup_subscribers" --messages 100 --rate 50 "$@" >/dev/null
+# One fan-out measured by the load client, the same way for the server and for nchan, after an unmeasured one (as
+# wrk's warm-up does for the other figures: the stream's hot paths are compiled again by the JIT in their first
+# seconds of use, which costs the first measured run a sixth of its CPU time). $1 the variable to set to the result
+# (n/a figures when the load client failed), $2 subscribe URL, $3 publish URL, $4 the pids whose memory counts,
+# $5 protocol (http1.1, or h2c: HTTP/2 without TLS, the streams multiplexed over connections as a front proxy
+# speaking HTTP/2 to the app sends them), $6 subscribers; further arguments are the load client's path options.
+measure_fanout() {
+  local name=$1 subscribe=$2 publish=$3 measured=$4 protocol=$5 count=$6 result
+  shift 6
+  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "$publish" --topic warmup \
+    --subscribers "$warmup_subscribers" --messages 100 --rate 50 --protocol "$protocol" "$@" >/dev/null
+  result=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "$publish" --topic fanout \
+    --subscribers "$count" --messages "$messages" --rate 10 --pid "$measured" --protocol "$protocol" "$@" 2>>"$work/fanout.log") ||
+    result="p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"
+  printf -v "$name" '%s' "$result"
 }
 
-# One fan-out on a server of its own (memory an earlier run took and kept would hide this run's growth), after an
-# unmeasured warm-up: $1 protocol (http1.1, or h2c: HTTP/2 without TLS, the streams multiplexed over connections of
-# up to 100 streams, as a front proxy speaking HTTP/2 to the app sends them), $2 subscribers; prints the result.
+# $1 the variable to set: a fan-out of $3 subscribers over protocol $2 on a server of its own (memory an earlier run
+# took and kept would hide this run's growth).
 fresh_server_fanout() {
-  local protocol=$1 count=$2 port h2c_port pid subscribe
+  local name=$1 protocol=$2 count=$3 port h2c_port pid subscribe
   port=$(free_local_port)
   h2c_port=$(free_local_port)
   start_server "$port" "$h2c_port"
@@ -177,18 +179,15 @@ fresh_server_fanout() {
   wait_ready "$port"
   subscribe="http://127.0.0.1:$port"
   [[ "$protocol" == h2c ]] && subscribe="http://127.0.0.1:$h2c_port"
-  warm_up_fanout "$subscribe" --publish-url "http://127.0.0.1:$port" --protocol "$protocol"
   log "fan-out ($protocol): $count subscribers, $messages messages at 10/s"
-  dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "http://127.0.0.1:$port" --topic fanout \
-    --subscribers "$count" --messages "$messages" --rate 10 --pid "$pid" --protocol "$protocol" 2>>"$work/fanout.log" ||
-    echo "p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"
+  measure_fanout "$name" "$subscribe" "http://127.0.0.1:$port" "$pid" "$protocol" "$count"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }
 
 fanout_figures() {
-  fanout=$(fresh_server_fanout http1.1 "$subscribers")
-  fanout_h2c=$(fresh_server_fanout h2c "$subscribers")
+  fresh_server_fanout fanout http1.1 "$subscribers"
+  fresh_server_fanout fanout_h2c h2c "$subscribers"
   log "cross-instance: $cross_subscribers subscribers on instance B, publisher on A (and on B itself for the baseline)"
   cross=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "http://127.0.0.1:$port_b" --publish "http://127.0.0.1:$port_a" \
     --topic cross --subscribers "$cross_subscribers" --messages "$messages" --rate 10)
@@ -200,9 +199,9 @@ fanout_figures() {
 # the server: with 1 and with 2 worker processes, each over HTTP/1.1 and over h2c (nginx's http2 listener, up to 128
 # streams per connection). $1 subscribers, $2 the configurations ("workers/protocol ..."), $3 the name the results
 # are kept under (default nchan): sets <name>_<workers>_<protocol without dots>.
-nchan_1_http11="" nchan_2_http11="" nchan_1_h2c="" nchan_2_h2c="" many_nchan_2_h2c=""
+fanout="" fanout_h2c="" many="" nchan_1_http11="" nchan_2_http11="" nchan_1_h2c="" nchan_2_h2c="" many_nchan_2_h2c=""
 nchan_figures() {
-  local count=$1 name=${3:-nchan} configuration workers protocol port h2c_port master result dir
+  local count=$1 name=${3:-nchan} configuration workers protocol port h2c_port master subscribe dir
   for configuration in $2; do
     workers=${configuration%/*} protocol=${configuration#*/}
     port=$(free_local_port)
@@ -231,15 +230,11 @@ NGINX
     master=$!
     pids+=("$master")
     sleep 0.5
-    local subscribe="http://127.0.0.1:$port"
+    subscribe="http://127.0.0.1:$port"
     [[ "$protocol" == h2c ]] && subscribe="http://127.0.0.1:$h2c_port"
-    warm_up_fanout "$subscribe" --publish-url "http://127.0.0.1:$port" --protocol "$protocol" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}'
     log "fan-out reference: nginx + nchan, $workers worker(s), $protocol, $count subscribers, $messages messages at 10/s"
-    result=$(dotnet "$work/client/LoadClient.dll" fanout --subscribe "$subscribe" --publish "http://127.0.0.1:$port" \
-      --topic fanout --subscribers "$count" --messages "$messages" --rate 10 --pid "$(pgrep -P "$master" | paste -sd,)" \
-      --protocol "$protocol" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}' 2>>"$work/fanout.log") ||
-      result="p50_ms=n/a p99_ms=n/a delivered=n/a expected=n/a rss_per_subscriber_bytes=n/a"
-    printf -v "${name}_${workers}_${protocol//./}" '%s' "$result"
+    measure_fanout "${name}_${workers}_${protocol//./}" "$subscribe" "http://127.0.0.1:$port" "$(pgrep -P "$master" | paste -sd,)" \
+      "$protocol" "$count" --subscribe-path '/sub/{topic}' --publish-path '/pub/{topic}'
     kill "$master"
     wait "$master" 2>/dev/null || true
   done
@@ -248,7 +243,7 @@ NGINX
 # Many more subscribers, to show how latency and memory grow with the count: over h2c, so that the open-file limit
 # (one per connection, in the server and in the load client) is no bound; nchan's 2 workers over h2c beside it.
 many_subscribers_figures() {
-  many=$(fresh_server_fanout h2c "$many_subscribers")
+  fresh_server_fanout many h2c "$many_subscribers"
   nchan_figures "$many_subscribers" "2/h2c" many_nchan
 }
 
