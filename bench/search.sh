@@ -68,7 +68,7 @@ seed_store() {
   else
     sqlite_run "DROP TRIGGER messages_search_after_delete; DROP TRIGGER messages_search_after_update;
       DROP TABLE messages_search; DROP TABLE search_progress;
-      DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%' OR ScriptName LIKE '%.0007_%';
+      DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%' OR ScriptName LIKE '%.0007_%' OR ScriptName LIKE '%.0008_%';
       WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $search_messages)
       INSERT INTO messages (topic, author, text, created_at_us) SELECT $(search_message_sql i), $(date +%s)000000 FROM s;
       ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
@@ -127,7 +127,7 @@ copy_store_without_search() {
       DROP TRIGGER messages_queue_for_search ON messages; DROP INDEX search_documents_document;
       UPDATE search_backfill SET next_below = 0"
   else
-    for script in "$repo"/src/MessageServer/Storage/Sqlite/Migrations/000[57]_*.sql; do
+    for script in "$repo"/src/MessageServer/Storage/Sqlite/Migrations/000[578]_*.sql; do
       scripts+=("('MessageServer.Storage.Sqlite.Migrations.$(basename "$script")', datetime('now'))")
     done
     cp "$search_sqlite_path" "$search_sqlite_copy"

@@ -14,6 +14,12 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
     public int StreamSubscriberBuffer { get; init; } = 1000;
 
     /// <summary>
+    /// PostgreSQL connections this instance's searches use at once; more searches wait their turn. A few busy
+    /// backends per core answer faster than many that the database's scheduler time-slices.
+    /// </summary>
+    public int SearchConnections { get; init; } = 4;
+
+    /// <summary>
     /// When set, the server listens on this Unix socket instead of PORT: the deploy's front proxy connects there,
     /// and no network port of the app is open at all.
     /// </summary>
@@ -77,6 +83,7 @@ public sealed record ServerSettings(int Port, PostgresSettings? Postgres, string
         {
             StreamHeartbeat = TimeSpan.FromSeconds(ParseNumber(Read("STREAM_HEARTBEAT_SECONDS"), "STREAM_HEARTBEAT_SECONDS", 15, 1, 300, problems)),
             StreamSubscriberBuffer = ParseNumber(Read("STREAM_SUBSCRIBER_BUFFER"), "STREAM_SUBSCRIBER_BUFFER", 1000, 1, 1_000_000, problems),
+            SearchConnections = ParseNumber(Read("SEARCH_CONNECTIONS"), "SEARCH_CONNECTIONS", 4, 1, 100, problems),
             SocketPath = ParseSocketPath(Read("SOCKET_PATH"), problems),
             MetricsEnabled = ParseChoice(Read("METRICS"), "METRICS", true, OnOff, problems),
             MetricsPort = Read("METRICS_PORT") is { } metricsPort ? ParsePort(metricsPort, "METRICS_PORT", 0, allowZero: false, problems) : null,

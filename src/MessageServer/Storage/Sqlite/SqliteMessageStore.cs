@@ -44,7 +44,28 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
         return await command.ExecuteScalarAsync(cancellationToken) is 1L;
     }
 
+    /// <summary>
+    /// Taken by the publishes' group commit and the search indexer around their write transactions. SQLite lets one
+    /// writer at a time in; one that finds the file locked polls in sleeps of up to 25–100 ms (busy_timeout), and the
+    /// publishes waiting behind an index batch would lose that much after each one. Taking turns here in the
+    /// process hands the file over the moment the other is done.
+    /// </summary>
+    internal SemaphoreSlim WriteTurn { get; } = new(1, 1);
+
     public async Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
+        await WriteTurn.WaitAsync(cancellationToken);
+        try
+        {
+            return await AppendInTurnAsync(batch, cancellationToken);
+        }
+        finally
+        {
+            WriteTurn.Release();
+        }
+    }
+
+    private async Task<IReadOnlyList<PublishOutcome>> AppendInTurnAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
