@@ -20,6 +20,13 @@ public sealed class PostgresSearchIndexer(
 
     private readonly Stopwatch sinceStart = Stopwatch.StartNew();
 
+    private const int MergeAtPending = 5000;
+    private static readonly TimeSpan MergeAfter = TimeSpan.FromSeconds(1);
+
+    // What this instance added to GIN's pending list since it last merged it (one indexing loop per instance).
+    private int pendingInIndex;
+    private long firstPendingAt;
+
     // One statement, so one snapshot: the queue entries it deletes and the messages it reads are seen alike. A
     // message deleted meanwhile simply has no row to join (its delete trigger removes the entry, see 0007).
     private const string IndexPendingSql =
@@ -65,7 +72,7 @@ public sealed class PostgresSearchIndexer(
             await pending.PrepareAsync(cancellationToken);
             if (await pending.ExecuteScalarAsync(cancellationToken) is int taken and > 0)
             {
-                await MergeIntoIndexAsync(connection, cancellationToken);
+                await MergeIntoIndexWhenDueAsync(connection, taken, cancellationToken);
                 return taken;
             }
         }
@@ -77,12 +84,10 @@ public sealed class PostgresSearchIndexer(
             await reader.ReadAsync(cancellationToken);
             (inProgress, indexed) = (reader.GetInt32(0), reader.GetInt32(1));
         }
-        if (indexed > 0)
-        {
-            await MergeIntoIndexAsync(connection, cancellationToken);
-        }
+        await MergeIntoIndexWhenDueAsync(connection, indexed, cancellationToken);
         if (inProgress > 0 && indexed == 0)
         {
+            await MergeIntoIndexAsync(connection, cancellationToken);
             // Searches pick between the GIN index and the newest documents by how common each word is, by the
             // statistics: now that the stored messages are all indexed, let them know.
             await using var analyze = new NpgsqlCommand("ANALYZE search_documents", connection) { CommandTimeout = 0 };
@@ -95,13 +100,29 @@ public sealed class PostgresSearchIndexer(
 
     /// <summary>
     /// GIN adds new entries to a pending list that every search reads through, entry by entry, until it is merged
-    /// into the index (by autovacuum, or once it outgrows gin_pending_list_limit, 4 MB): after a few batches a rare
-    /// word's lookup took 5 ms instead of 0.05. Merging right after each batch keeps the list short: the same bulk
-    /// merge autovacuum would do, only sooner, in the indexer rather than in a search.
+    /// into the index (by autovacuum, or once it outgrows gin_pending_list_limit, 4 MB): with a million documents
+    /// indexed, a rare word's lookup took 0.7 ms with 2,000 documents pending, 1.7 ms with 10,000, against 0.05 with
+    /// none. Merging costs far less per document the more it merges at once (17 µs after every batch of 2,000, 7 µs
+    /// after 10,000, a third of all the indexing costs): so the indexer merges once 5,000 documents are pending, or a
+    /// second after it added the first of them, whichever comes first.
     /// </summary>
-    private static async Task MergeIntoIndexAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    private async Task MergeIntoIndexWhenDueAsync(NpgsqlConnection connection, int added, CancellationToken cancellationToken)
+    {
+        if (added > 0 && pendingInIndex == 0)
+        {
+            firstPendingAt = Stopwatch.GetTimestamp();
+        }
+        pendingInIndex += added;
+        if (pendingInIndex >= MergeAtPending || (pendingInIndex > 0 && Stopwatch.GetElapsedTime(firstPendingAt) >= MergeAfter))
+        {
+            await MergeIntoIndexAsync(connection, cancellationToken);
+        }
+    }
+
+    private async Task MergeIntoIndexAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         await using var merge = new NpgsqlCommand("SELECT gin_clean_pending_list('search_documents_document'::regclass)", connection);
         await merge.ExecuteNonQueryAsync(cancellationToken);
+        pendingInIndex = 0;
     }
 }

@@ -482,7 +482,7 @@ public sealed class PostgresSearchTests(PostgresServerFixture server, PostgresFi
             while (!done.IsCancellationRequested)
             {
                 mostAtOnce = Math.Max(mostAtOnce, await postgres.Server.QueryScalarAsync<long>(database,
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'message-server-search'"));
+                    $"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'message-server-search' AND datname = '{database}'"));
             }
         });
 
