@@ -32,6 +32,9 @@ public sealed class PostgresMessageSearch(ServerSettings settings, PostgresWordF
         // at once on 2 cores, a pool of 100 gave a rare word's search a p99 of 58-84 ms, a pool of 4 one of 7-9 ms at
         // the same rate. One that waits longer than the connect timeout (5 s) is a 503.
         MaxPoolSize = settings.SearchConnections,
+        // A search still running after 5 s (a broad prefix over millions of messages, a long queue to fold) is
+        // cancelled and answered 503, so that it gives its connection back to the searches waiting for one.
+        CommandTimeout = 5,
     });
 
     // Once the backfill of an upgrade is done it stays done: from then on searches skip asking.

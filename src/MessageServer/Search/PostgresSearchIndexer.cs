@@ -18,6 +18,10 @@ public sealed class PostgresSearchIndexer(
     // A delete of a queued message waits for the batch that holds its entry: a batch takes ~0.1 s.
     internal override int BatchSize => 2000;
 
+    // A batch takes ~0.1 s, but on a database busy with a large backlog (and the searches that fold it) it has run
+    // past the usual 15 s: cancelled, it was taken again and again for a minute. Better finished late than redone.
+    private const int BatchTimeoutSeconds = 120;
+
     private readonly Stopwatch sinceStart = Stopwatch.StartNew();
 
     private const int MergeAtPending = 5000;
@@ -64,7 +68,7 @@ public sealed class PostgresSearchIndexer(
     internal override async Task<int> IndexBatchAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using (var pending = new NpgsqlCommand(IndexPendingSql, connection))
+        await using (var pending = new NpgsqlCommand(IndexPendingSql, connection) { CommandTimeout = BatchTimeoutSeconds })
         {
             pending.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
             // Planning this statement took 3 to 9 ms, a tenth of running it for a thousand messages: prepared, it is
@@ -76,7 +80,7 @@ public sealed class PostgresSearchIndexer(
                 return taken;
             }
         }
-        await using var backfill = new NpgsqlCommand(IndexBackfillSql, connection);
+        await using var backfill = new NpgsqlCommand(IndexBackfillSql, connection) { CommandTimeout = BatchTimeoutSeconds };
         backfill.Parameters.Add(new NpgsqlParameter<int> { TypedValue = BatchSize });
         int inProgress, indexed;
         await using (var reader = await backfill.ExecuteReaderAsync(cancellationToken))
@@ -121,7 +125,10 @@ public sealed class PostgresSearchIndexer(
 
     private async Task MergeIntoIndexAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var merge = new NpgsqlCommand("SELECT gin_clean_pending_list('search_documents_document'::regclass)", connection);
+        await using var merge = new NpgsqlCommand("SELECT gin_clean_pending_list('search_documents_document'::regclass)", connection)
+        {
+            CommandTimeout = BatchTimeoutSeconds,
+        };
         await merge.ExecuteNonQueryAsync(cancellationToken);
         pendingInIndex = 0;
     }

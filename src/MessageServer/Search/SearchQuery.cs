@@ -72,8 +72,19 @@ public sealed record SearchQuery(IReadOnlyList<IReadOnlyList<SearchTerm>> AllOf,
                 ? "q holds no word to look for: give at least one word of letters or digits."
                 : "q needs at least one word to look for: -word only excludes messages from the matches.");
         }
-        return (new SearchQuery(allOf, noneOf), null);
+        return (new SearchQuery(Distinct(allOf), Distinct(noneOf)), null);
     }
+
+    // A term said twice means nothing more, but each copy would cost the engines a lookup of its own (85 copies of a
+    // prefix like `w*` fit in 256 characters): the query keeps one of each term, group and exclusion. Case never
+    // tells two terms apart in either engine.
+    private static List<SearchTerm> Distinct(IEnumerable<SearchTerm> terms) =>
+        terms.DistinctBy(Key).ToList();
+
+    private static List<IReadOnlyList<SearchTerm>> Distinct(IEnumerable<List<SearchTerm>> groups) =>
+        groups.Select(group => (IReadOnlyList<SearchTerm>)Distinct(group)).DistinctBy(group => string.Join('\n', group.Select(Key).Order(StringComparer.Ordinal))).ToList();
+
+    private static string Key(SearchTerm term) => (term.Prefix ? "*" : "=") + term.Text.ToLowerInvariant();
 
     /// <summary>The terms and exclusions in order; an OR between terms comes as a null term.</summary>
     private static IEnumerable<(SearchTerm? Term, bool Excluded)> Items(string text)

@@ -29,6 +29,8 @@ public sealed class SearchQueryTests
     [InlineData("a AND b or", "[a] & [b] & [or]")]
     [InlineData("--a b - -", "[b] ![a]")]
     [InlineData("東京都に行きました。 e\u0301te", "[東京都に行きました] & [e\u0301te]")]
+    [InlineData("w* w* W* w -w -W", "[w]* & [w] ![w]")]
+    [InlineData("a OR b b OR A a OR a", "[a] | [b] & [a]")]
     public void Parses_the_syntax_of_a_web_search_box(string text, string expected) =>
         Assert.Equal(expected, Describe(Parse(text)));
 
