@@ -30,13 +30,14 @@ load_result() {
   python3 -c 'import json, sys; print(json.loads(sys.argv[1].splitlines()[0])[sys.argv[2]])' "$LOAD_RESULT" "$1"
 }
 
-# Checks the load saw no failure, at least 300 requests/s, both versions, and every subscriber ending with
-# every acknowledged message exactly once after resuming on the new version.
+# Checks the load saw no failure, was a real load (at least 3,000 requests: a count, not a rate, so a busy machine
+# that slows the deploy does not fail it), both versions, and every subscriber ending with every acknowledged
+# message exactly once after resuming on the new version.
 assert_switch_unnoticed() {
   local before=$1 after=$2
   echo "$LOAD_RESULT"
   [ "$(load_result failed)" -eq 0 ]
-  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 300 else 1)' "$(load_result requests_per_second)"
+  [ "$(load_result requests)" -ge 3000 ]
   [ "$(load_result messages)" -gt 100 ]
   [ "$(load_result subscribers_exact)" -eq 50 ]
   [ "$(load_result subscribers_resumed)" -eq 50 ]
