@@ -22,10 +22,10 @@ public sealed class PostgresSearchIndexer(
     // past the usual 15 s: cancelled, it was taken again and again for a minute. Better finished late than redone.
     private const int BatchTimeoutSeconds = 120;
 
-    private readonly Stopwatch sinceStart = Stopwatch.StartNew();
-
     private const int MergeAtPending = 5000;
     private static readonly TimeSpan MergeAfter = TimeSpan.FromSeconds(1);
+
+    private readonly Stopwatch sinceStart = Stopwatch.StartNew();
 
     // What this instance added to GIN's pending list since it last merged it (one indexing loop per instance).
     private int pendingInIndex;
@@ -88,9 +88,13 @@ public sealed class PostgresSearchIndexer(
             await reader.ReadAsync(cancellationToken);
             (inProgress, indexed) = (reader.GetInt32(0), reader.GetInt32(1));
         }
-        await MergeIntoIndexWhenDueAsync(connection, indexed, cancellationToken);
-        if (inProgress > 0 && indexed == 0)
+        if (inProgress == 0 || indexed > 0)
         {
+            await MergeIntoIndexWhenDueAsync(connection, indexed, cancellationToken);
+        }
+        else
+        {
+            // The backfill is done: what is pending goes into the index now, before the statistics are taken.
             await MergeIntoIndexAsync(connection, cancellationToken);
             // Searches pick between the GIN index and the newest documents by how common each word is, by the
             // statistics: now that the stored messages are all indexed, let them know.

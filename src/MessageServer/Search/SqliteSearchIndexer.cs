@@ -60,18 +60,8 @@ public sealed class SqliteSearchIndexer(SqliteMessageStore store, DatabaseState 
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    private async Task<(int Indexed, long IndexedThrough)> IndexNextBatchAsync(CancellationToken cancellationToken)
-    {
-        await store.WriteTurn.WaitAsync(cancellationToken);
-        try
-        {
-            return await IndexNextBatchInTurnAsync(cancellationToken);
-        }
-        finally
-        {
-            store.WriteTurn.Release();
-        }
-    }
+    private Task<(int Indexed, long IndexedThrough)> IndexNextBatchAsync(CancellationToken cancellationToken) =>
+        store.InWriteTurnAsync(() => IndexNextBatchInTurnAsync(cancellationToken), cancellationToken);
 
     private async Task<(int Indexed, long IndexedThrough)> IndexNextBatchInTurnAsync(CancellationToken cancellationToken)
     {

@@ -50,20 +50,25 @@ public sealed class SqliteMessageStore(string path, ILoggerFactory loggerFactory
     /// publishes waiting behind an index batch would lose that much after each one. Taking turns here in the
     /// process hands the file over the moment the other is done.
     /// </summary>
-    internal SemaphoreSlim WriteTurn { get; } = new(1, 1);
+    // Lives as long as the store; a SemaphoreSlim whose wait handle is never asked for holds nothing to dispose.
+    private SemaphoreSlim WriteTurn { get; } = new(1, 1);
 
-    public async Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="write"/> (one write transaction) in the process's turn for the write lock.</summary>
+    internal async Task<T> InWriteTurnAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
     {
         await WriteTurn.WaitAsync(cancellationToken);
         try
         {
-            return await AppendInTurnAsync(batch, cancellationToken);
+            return await write();
         }
         finally
         {
             WriteTurn.Release();
         }
     }
+
+    public Task<IReadOnlyList<PublishOutcome>> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken) =>
+        InWriteTurnAsync(() => AppendInTurnAsync(batch, cancellationToken), cancellationToken);
 
     private async Task<IReadOnlyList<PublishOutcome>> AppendInTurnAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
