@@ -51,6 +51,21 @@ public static class ApiClient
         return (await response.Content.ReadFromJsonAsync<MessageListDto>())!.Messages;
     }
 
+    /// <summary>Every message of the topic, oldest first, read page by page.</summary>
+    public static async Task<List<MessageDto>> ListAllAsync(this HttpClient client, string topic)
+    {
+        var all = new List<MessageDto>();
+        while (true)
+        {
+            var page = await client.ListAsync(topic, $"?after={(all.Count == 0 ? 0 : all[^1].Id)}&limit=200");
+            all.AddRange(page);
+            if (page.Count < 200)
+            {
+                return all;
+            }
+        }
+    }
+
     /// <summary>Asserts an RFC 9457 problem response with the given status (and, when given, the field it names).</summary>
     public static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? field = null)
     {

@@ -31,21 +31,7 @@ public sealed class DurabilityTests(PostgresFixture postgres)
         }
 
         await using var restarted = await ServerProcess.StartAsync(settings);
-        var stored = new Dictionary<long, string>();
-        long after = 0;
-        while (true)
-        {
-            var page = await restarted.Client.ListAsync(topic, $"?after={after}&limit=200");
-            foreach (var message in page)
-            {
-                stored[message.Id] = message.Text;
-            }
-            if (page.Count < 200)
-            {
-                break;
-            }
-            after = page[^1].Id;
-        }
+        var stored = (await restarted.Client.ListAllAsync(topic)).ToDictionary(message => message.Id, message => message.Text);
 
         Assert.True(load.Acknowledged.Count > 100, $"only {load.Acknowledged.Count} publishes were acknowledged before the kill");
         Assert.All(load.Acknowledged, a => Assert.Equal(a.Value, stored.GetValueOrDefault(a.Key)));
