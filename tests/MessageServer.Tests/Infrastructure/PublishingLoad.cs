@@ -27,6 +27,25 @@ public sealed class PublishingLoad : IDisposable
 
     public static PublishingLoad Start(Uri baseAddress, string topic, int workers) => new(baseAddress, topic, workers);
 
+    /// <summary>
+    /// Starts a server process, publishes to the topic with 12 workers and kills the server (kill -9) once it has
+    /// acknowledged <paramref name="acknowledged"/> publishes (a count, not a time: a busy machine is slower; at most
+    /// 30 s); returns the stopped load with what was sent and acknowledged.
+    /// </summary>
+    public static async Task<PublishingLoad> KillMidStreamAsync(IDictionary<string, string?> settings, string topic, int acknowledged)
+    {
+        await using var server = await ServerProcess.StartAsync(settings);
+        var load = Start(server.BaseAddress, topic, workers: 12);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (load.Acknowledged.Count < acknowledged && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        await server.KillAsync();
+        await load.StopAsync();
+        return load;
+    }
+
     public async Task StopAsync()
     {
         await stop.CancelAsync();

@@ -27,19 +27,7 @@ public sealed class SearchCrashTests(PostgresFixture postgres)
     private static async Task KillAndSearchAsync(Dictionary<string, string?> settings)
     {
         var topic = UniqueTopic("search-crash");
-        var server = await ServerProcess.StartAsync(settings);
-        using var load = PublishingLoad.Start(server.BaseAddress, topic, workers: 12);
-        await using (server)
-        {
-            // Killed mid-stream, once it has acknowledged a good number (a count, not a time: a busy machine is slower).
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (load.Acknowledged.Count < 1000 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-            await server.KillAsync();
-            await load.StopAsync();
-        }
+        using var load = await PublishingLoad.KillMidStreamAsync(settings, topic, acknowledged: 1000);
 
         await using var restarted = await ServerProcess.StartAsync(settings);
         var stored = await restarted.Client.ListAllAsync(topic);

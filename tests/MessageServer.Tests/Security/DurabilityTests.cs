@@ -16,19 +16,7 @@ public sealed class DurabilityTests(PostgresFixture postgres)
         var database = await postgres.Server.CreateDatabaseAsync();
         var settings = postgres.Server.SettingsFor(database);
         var topic = UniqueTopic("crash");
-        var server = await ServerProcess.StartAsync(settings);
-        using var load = PublishingLoad.Start(server.BaseAddress, topic, workers: 12);
-        await using (server)
-        {
-            // Kill it mid-stream, once it has acknowledged a good number (not after a fixed time: a busy machine is slower).
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (load.Acknowledged.Count < 300 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-            await server.KillAsync();
-            await load.StopAsync();
-        }
+        using var load = await PublishingLoad.KillMidStreamAsync(settings, topic, acknowledged: 300);
 
         await using var restarted = await ServerProcess.StartAsync(settings);
         var stored = (await restarted.Client.ListAllAsync(topic)).ToDictionary(message => message.Id, message => message.Text);
